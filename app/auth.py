@@ -1,0 +1,165 @@
+"""The sign-in story: /login starts it, /callback finishes it, POST /logout ends it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlsplit
+
+from authlib.integrations.flask_client import OAuthError
+from flask import Blueprint, Response, current_app, flash, g, redirect, request, session, url_for
+
+from .errors import SignInError
+from .oidc import google, keep_token, provider_errors
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+
+PROVIDER_ERROR_STATUS = {"access_denied": 403, "temporarily_unavailable": 503, "server_error": 502}
+
+
+def safe_next(value: str | None) -> str:
+    """RFC 9700 4.11: only a local path; no scheme, no host, no backslash, no control character."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if any(not 33 <= ord(c) < 127 or c == "\\" for c in value):
+        return "/"
+    parts = urlsplit(value)
+    return "/" if parts.scheme or parts.netloc else value
+
+
+def redirect_uri() -> str:
+    """Pinned by PUBLIC_BASE_URL when set; otherwise from the request (trusted proxies only)."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return base.rstrip("/") + url_for("auth.callback") if base else url_for("auth.callback", _external=True)
+
+
+@bp.get("/login")
+def login() -> Response:
+    next_url = safe_next(request.args.get("next"))
+    if g.user:
+        return redirect(next_url)
+    params = {}
+    if current_app.config["GOOGLE_OFFLINE_ACCESS"]:
+        params.update(access_type="offline", prompt="consent")  # Google only sends a refresh token then
+    domains = current_app.config["ALLOWED_DOMAINS"]
+    if domains:  # only a hint for Google's account chooser; the hd claim is what we check
+        params["hd"] = domains[0] if len(domains) == 1 else "*"
+    with provider_errors():
+        return redirect(google().start(redirect_uri(), next_url, **params))
+
+
+@bp.get("/callback")
+def callback() -> Response:
+    client = google()
+    state = request.args.get("state")
+    sub = None
+    try:
+        with provider_errors():
+            pending = client.pending(state)
+            if pending is None:
+                raise SignInError(400, "This sign-in attempt expired or was already used. Please start again.",
+                                  "state missing, unknown, expired or replayed")
+            error = request.args.get("error")
+            if error:
+                client.framework.clear_state_data(session, state)
+                description = (request.args.get("error_description") or "")[:300]
+                raise SignInError(PROVIDER_ERROR_STATUS.get(error, 400),
+                                  f"The sign-in provider answered: {error[:60]}. {description}".strip(),
+                                  f"provider error {error[:60]}")
+            if not request.args.get("code"):
+                client.framework.clear_state_data(session, state)
+                raise SignInError(400, "The sign-in provider sent no authorization code.", "callback without code")
+            token = client.authorize_access_token()
+            claims = dict(token["userinfo"])
+            sub = claims["sub"]
+            userinfo = client.fetch_userinfo(token, claims)
+            check_access(claims)
+    except SignInError as exc:
+        log.warning("sign-in refused", extra={"event": "sign_in_refused", "reason": exc.reason, "sub": sub})
+        raise
+    sign_in(claims, userinfo, token)
+    log.info("signed in", extra={"event": "sign_in", "sub": sub})
+    return redirect(pending.get("next") or "/")
+
+
+def check_access(claims: dict) -> None:
+    """ALLOWED_DOMAINS against the ID token's hd claim; ALLOWED_EMAILS only for verified emails."""
+    domains = current_app.config["ALLOWED_DOMAINS"]
+    emails = current_app.config["ALLOWED_EMAILS"]
+    if not domains and not emails:
+        return
+    hd = str(claims.get("hd") or "").lower()
+    email = str(claims.get("email") or "").lower()
+    verified = claims.get("email_verified") is True
+    if (hd and hd in domains) or (verified and email in emails):
+        return
+    if emails and email in emails and not verified:
+        reason = "email not verified"
+    elif domains and not hd:
+        reason = "not a Workspace account (no hd claim)"
+    else:
+        reason = "account not on the allow-list"
+    raise SignInError(403, "This account is not allowed to sign in here.", reason)
+
+
+def sign_in(claims: dict, userinfo: dict, token: dict) -> None:
+    """Replace the whole session under a new id (no fixation), holding what the pages need."""
+    now = int(time.time())
+    session.clear()
+    session.update(
+        user={k: userinfo.get(k, claims.get(k)) for k in ("sub", "name", "email", "email_verified", "picture")}
+        | {"hd": claims.get("hd")},
+        userinfo=userinfo,
+        token=keep_token(token),
+        signed_in_at=now,
+        last_seen=now,
+    )
+    current_app.session_interface.regenerate(session)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    token = session.get("token")
+    if token:
+        try:
+            with provider_errors():
+                google().revoke(token)
+        except SignInError as exc:
+            log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
+    if g.user:
+        log.info("signed out", extra={"event": "sign_out", "sub": g.user["sub"]})
+    session.clear()
+    flash("You have been signed out.", "info")
+    current_app.session_interface.regenerate(session)  # the old cookie now points at nothing
+    return redirect(url_for("pages.home"), code=303)
+
+
+REFRESH_MARGIN = 60  # refresh an access token that expires within a minute
+
+
+def refresh_if_needed() -> bool:
+    """Keep the access token fresh; False when the provider refused (the session is then ended)."""
+    token = session.get("token") or {}
+    expires_at = token.get("expires_at")
+    if not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
+        return True
+    sub = g.user["sub"] if g.user else None
+    try:
+        with provider_errors():
+            try:
+                session["token"] = google().refresh(token)
+            except OAuthError as exc:
+                if exc.error not in ("invalid_grant", "invalid_client", "unauthorized_client"):
+                    raise
+                extra = {"event": "refresh_refused", "reason": exc.error, "sub": sub}
+                log.warning("token refresh refused", extra=extra)
+                session.clear()
+                flash("Your Google access was revoked or has expired. Please sign in again.", "error")
+                current_app.session_interface.regenerate(session)
+                return False
+    except SignInError as exc:  # provider down: keep the session, try again on the next page view
+        log.warning("token refresh failed", extra={"event": "refresh_failed", "reason": exc.reason, "sub": sub})
+        return True
+    log.info("token refreshed", extra={"event": "token_refreshed", "sub": sub})
+    return True

@@ -1,0 +1,59 @@
+"""One error page for every failure, so no request ever ends in a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+TITLES = {
+    400: "Sign-in could not be completed",
+    401: "We could not verify who you are",
+    403: "Access denied",
+    404: "Page not found",
+    405: "Method not allowed",
+    500: "Something went wrong",
+    502: "The sign-in provider misbehaved",
+    503: "Service temporarily unavailable",
+}
+
+
+class SignInError(Exception):
+    """A failure the user should see as a page with a fitting status and a "Try again" link."""
+
+    def __init__(self, status: int, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason or message  # for the log line; never holds a token or code
+
+
+class StoreUnavailable(Exception):
+    """The session store (Redis, the session folder) did not answer."""
+
+
+def render_error(status: int, message: str, retry: bool = False) -> tuple[str, int]:
+    title = TITLES.get(status, "Error")
+    return render_template("error.html", status=status, title=title, message=message, retry=retry), status
+
+
+def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(SignInError)
+    def sign_in_error(exc: SignInError) -> tuple[str, int]:
+        return render_error(exc.status, exc.message, retry=True)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> tuple[str, int]:
+        return render_error(503, "Our session store is not answering. Please try again in a moment.", retry=True)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        status = exc.code or 500
+        message = exc.description if status != 500 else "An unexpected error happened. It has been logged."
+        return render_error(status, message)
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(exc: InternalServerError) -> tuple[str, int]:
+        original = exc.original_exception
+        if isinstance(original, StoreUnavailable):
+            return store_unavailable(original)
+        return render_error(500, "An unexpected error happened. It has been logged.")

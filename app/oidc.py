@@ -1,0 +1,278 @@
+"""Authlib's Google client, plus the OpenID Connect checks Authlib leaves to the app.
+
+Authlib runs the flow (state, nonce, PKCE, code exchange, signature check). This module adds
+what docs/security.md lists as the app's job: a pinned issuer, audience and algorithm,
+a required ID token, discovery that cannot override our settings, userinfo `sub` matching,
+pending sign-ins that expire, timeouts on every call to the provider, refresh and revocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App, OAuth, OAuthError
+from authlib.oauth2 import OAuth2Error
+from authlib.oidc.core import CodeIDToken, UserInfo
+from flask import Flask, current_app, g, session
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+
+from .config import GOOGLE_METADATA_URL
+from .errors import SignInError
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ["RS256"]  # Google signs with RS256; `none` and HMAC must never be accepted
+LEEWAY = 60  # seconds of clock skew tolerated on exp / iat
+PENDING_LIFETIME = 600  # a sign-in must come back within 10 minutes
+MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest dropped first
+METADATA_TTL = 3600  # refetch discovery (and with it the JWKS) hourly
+REVOKE_TIMEOUT = 3.0
+SCOPE = "openid email profile"
+# The only discovery fields we use; anything else in the document is ignored, so a provider
+# cannot switch off PKCE, change the scope or slip in inline keys.
+METADATA_KEYS = (
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "revocation_endpoint",
+)
+REQUIRED_METADATA = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
+
+
+class IDTokenError(Exception):
+    """The provider's identity assertion failed a check."""
+
+
+def discovery_issuer(metadata_url: str) -> str:
+    """Discovery 4.3: the issuer is the metadata URL without its well-known suffix."""
+    return metadata_url.removesuffix("/.well-known/openid-configuration")
+
+
+class PendingSignIns(FlaskIntegration):
+    """Authlib's state store, with an expiry that Authlib itself does not check on read."""
+
+    expires_in = PENDING_LIFETIME
+
+    def get_state_data(self, sess: Any, state: str | None) -> dict | None:
+        entry = sess.get(f"_state_{self.name}_{state}") if state else None
+        if not isinstance(entry, dict) or entry.get("exp", 0) < time.time():
+            return None
+        return super().get_state_data(sess, state)
+
+    def prune(self, sess: Any) -> None:
+        """Drop expired pending sign-ins and keep the newest few, so no browser grows its record."""
+        prefix = f"_state_{self.name}_"
+        now = time.time()
+        entries = sorted((sess[k].get("exp", 0), k) for k in sess if k.startswith(prefix))
+        expired = [k for exp, k in entries if exp < now]
+        live = [k for exp, k in entries if exp >= now]
+        for key in expired + live[: max(0, len(live) - MAX_PENDING + 1)]:
+            sess.pop(key)
+
+
+class GoogleClient(FlaskOAuth2App):
+    """The `google` client; one per app, reached through `current_app.extensions`."""
+
+    OAUTH_APP_CONFIG = None
+
+    # -- outbound calls: one time budget per request, so a slow provider cannot hold a worker
+
+    def _timeout(self) -> float:
+        budget = current_app.config["PROVIDER_TIMEOUT"]
+        deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
+        return max(0.2, deadline - time.monotonic())
+
+    def _get_session(self):  # noqa: ANN202 - Authlib's signature
+        client = super()._get_session()
+        client.default_timeout = self._timeout()
+        return client
+
+    def _get_oauth_client(self, **metadata: Any):  # noqa: ANN202
+        safe = {k: metadata[k] for k in ("token_endpoint",) if k in metadata}
+        client = super()._get_oauth_client(**safe)
+        client.default_timeout = self._timeout()
+        return client
+
+    # -- discovery
+
+    @property
+    def issuer(self) -> str:
+        return discovery_issuer(current_app.config["GOOGLE_SERVER_METADATA_URL"])
+
+    @property
+    def id_token_issuers(self) -> list[str]:
+        if current_app.config["GOOGLE_SERVER_METADATA_URL"] == GOOGLE_METADATA_URL:
+            return ["https://accounts.google.com", "accounts.google.com"]  # Google sends either
+        return [self.issuer]
+
+    def load_server_metadata(self) -> dict:
+        if time.time() - self.server_metadata.get("_loaded_at", 0) < METADATA_TTL:
+            return self.server_metadata
+        with self._get_session() as client:
+            resp = client.request("GET", self._server_metadata_url, withhold_token=True)
+            resp.raise_for_status()
+            document = resp.json()
+        if not isinstance(document, dict) or document.get("issuer") != self.issuer:
+            raise SignInError(502, "The sign-in provider's configuration does not match.", "discovery issuer mismatch")
+        metadata = {k: document[k] for k in METADATA_KEYS if isinstance(document.get(k), str)}
+        missing = [k for k in REQUIRED_METADATA if k not in metadata]
+        if missing:
+            raise SignInError(502, "The sign-in provider's configuration is incomplete.", f"discovery lacks {missing}")
+        metadata["_loaded_at"] = time.time()
+        self.server_metadata = metadata  # a fresh document also drops the cached JWKS
+        return metadata
+
+    # -- the flow
+
+    def start(self, redirect_uri: str, next_url: str, **params: str) -> str:
+        """Create the authorization URL and remember this pending sign-in in the session."""
+        self.framework.prune(session)
+        rv = self.create_authorization_url(redirect_uri, **params)
+        self.save_authorize_data(redirect_uri=redirect_uri, next=next_url, **rv)
+        return rv["url"]
+
+    def pending(self, state: str | None) -> dict | None:
+        return self.framework.get_state_data(session, state)
+
+    def authorize_access_token(self, **kwargs: Any) -> dict:
+        token = super().authorize_access_token(leeway=LEEWAY, **kwargs)
+        if "userinfo" not in token:  # Authlib silently skips validation when there is no ID token
+            raise IDTokenError("the token response has no ID token")
+        return token
+
+    def parse_id_token(self, token: dict, nonce: str, claims_options: Any = None, claims_cls: Any = None,
+                       leeway: int = LEEWAY) -> UserInfo:
+        """Core 3.1.3.7: signature (RS256 only), iss, aud, azp, exp, iat, sub, nonce, at_hash."""
+        raw = token.get("id_token")
+        if not isinstance(raw, str):
+            raise IDTokenError("the token response has no ID token")
+        registry = JWSRegistry(algorithms=ALGORITHMS)
+        try:
+            decoded = jwt.decode(raw, KeySet.import_key_set(self.fetch_jwk_set()), registry=registry)
+        except InvalidKeyIdError:  # the provider rotated its keys: refetch once
+            decoded = jwt.decode(raw, KeySet.import_key_set(self.fetch_jwk_set(force=True)), registry=registry)
+        # Built per call: Authlib pops callables out of the options dict on first use.
+        options = {
+            "iss": {"essential": True, "values": self.id_token_issuers},
+            "aud": {"essential": True, "values": [self.client_id]},
+            "sub": {"essential": True},
+            "exp": {"essential": True},
+            "iat": {"essential": True},
+        }
+        params = {"nonce": nonce, "client_id": self.client_id, "access_token": token.get("access_token")}
+        claims = CodeIDToken(decoded.claims, decoded.header, options, params)
+        claims.validate(leeway=leeway)
+        _check_sane(claims, self.client_id)
+        return UserInfo(claims)
+
+    def fetch_userinfo(self, token: dict, id_claims: dict) -> dict:
+        """Core 5.3.2: userinfo is only trusted when its `sub` is the ID token's."""
+        resp = self.get(self.load_server_metadata()["userinfo_endpoint"], token=token)
+        resp.raise_for_status()
+        data = resp.json()
+        if not isinstance(data, dict) or data.get("sub") != id_claims["sub"]:
+            raise IDTokenError("userinfo sub does not match the ID token")
+        return data
+
+    def refresh(self, token: dict) -> dict:
+        metadata = self.load_server_metadata()
+        with self._get_oauth_client(**metadata) as client:
+            fresh = client.refresh_token(metadata["token_endpoint"], refresh_token=token["refresh_token"])
+        return keep_token(fresh, previous=token)
+
+    def revoke(self, token: dict) -> bool:
+        """RFC 7009, best effort: sign-out never waits on it for long or fails because of it."""
+        g.provider_deadline = time.monotonic() + REVOKE_TIMEOUT
+        value = token.get("refresh_token") or token.get("access_token")
+        endpoint = self.load_server_metadata().get("revocation_endpoint")
+        if not (value and endpoint):
+            return False
+        with self._get_oauth_client() as client:
+            hint = "refresh_token" if token.get("refresh_token") else "access_token"
+            resp = client.revoke_token(endpoint, token=value, token_type_hint=hint)
+        return resp.ok
+
+
+def _check_sane(claims: dict, client_id: str) -> None:
+    """What Authlib's claim classes let through."""
+    aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if set(aud) != {client_id}:
+        raise IDTokenError("aud lists an audience we do not trust")
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not sub or len(sub) > 255:
+        raise IDTokenError("sub is missing or malformed")
+    if not isinstance(claims["iat"], int | float) or not isinstance(claims["exp"], int | float):
+        raise IDTokenError("iat/exp are not numbers")
+    if claims["iat"] < time.time() - PENDING_LIFETIME - LEEWAY:
+        raise IDTokenError("iat is too far in the past")
+    if claims["exp"] <= claims["iat"]:
+        raise IDTokenError("exp is not after iat")
+
+
+def keep_token(token: dict, previous: dict | None = None) -> dict:
+    """The parts of a token response worth keeping server-side (never the ID token)."""
+    previous = previous or {}
+    expires_at = token.get("expires_at")
+    if expires_at is None and token.get("expires_in") is not None:
+        expires_at = time.time() + int(token["expires_in"])
+    return {
+        "access_token": token["access_token"],
+        "refresh_token": token.get("refresh_token") or previous.get("refresh_token"),
+        "expires_at": int(expires_at) if expires_at else None,
+        "scope": token.get("scope") or previous.get("scope") or "",
+        "token_type": token.get("token_type", "Bearer"),
+    }
+
+
+@contextlib.contextmanager
+def provider_errors() -> Iterator[None]:
+    """Turn everything a provider can throw at us into a SignInError with a fitting status."""
+    try:
+        yield
+    except SignInError:
+        raise
+    except OAuthError as exc:
+        if exc.error == "mismatching_state":
+            raise SignInError(400, "This sign-in attempt expired or was already used. Please start again.",
+                              "state missing, unknown, expired or replayed") from None
+        if exc.error == "invalid_grant":
+            raise SignInError(400, "The sign-in code was not accepted (it may have been used already).",
+                              "token endpoint: invalid_grant") from None
+        raise SignInError(502, "The sign-in provider refused the request.", f"token endpoint: {exc.error}") from None
+    except OAuth2Error as exc:  # Authlib's own client-side checks of a provider response
+        raise SignInError(502, "The sign-in provider sent a response we could not use.",
+                          f"bad provider response: {exc.error}") from None
+    except (IDTokenError, JoseError) as exc:
+        raise SignInError(401, "The identity sent by the sign-in provider failed verification.",
+                          f"ID token rejected: {type(exc).__name__}: {exc}") from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise SignInError(503, "The sign-in provider could not be reached. Please try again shortly.",
+                          f"provider unreachable: {type(exc).__name__}") from None
+    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        raise SignInError(502, "The sign-in provider sent a response we could not use.",
+                          f"bad provider response: {type(exc).__name__}") from None
+
+
+def init_oauth(app: Flask) -> None:
+    """One registry per app: Authlib's OAuth object keeps the first app it is given."""
+    oauth = OAuth(app)
+    oauth.framework_integration_cls = PendingSignIns
+    oauth.register(
+        "google",
+        client_cls=GoogleClient,
+        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256"},
+    )
+
+
+def google() -> GoogleClient:
+    return current_app.extensions["authlib.integrations.flask_client"].google
