@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -57,18 +58,13 @@ def callback() -> Response:
     try:
         with provider_errors():
             pending = client.pending(state)
+            error = request.args.get("error")
+            if error:
+                raise provider_error(error, request.args.get("error_description"), trusted=pending is not None)
             if pending is None:
                 raise SignInError(400, "This sign-in attempt expired or was already used. Please start again.",
                                   "state missing, unknown, expired or replayed")
-            error = request.args.get("error")
-            if error:
-                client.framework.clear_state_data(session, state)
-                description = (request.args.get("error_description") or "")[:300]
-                raise SignInError(PROVIDER_ERROR_STATUS.get(error, 400),
-                                  f"The sign-in provider answered: {error[:60]}. {description}".strip(),
-                                  f"provider error {error[:60]}")
             if not request.args.get("code"):
-                client.framework.clear_state_data(session, state)
                 raise SignInError(400, "The sign-in provider sent no authorization code.", "callback without code")
             token = client.authorize_access_token()
             claims = dict(token["userinfo"])
@@ -76,11 +72,25 @@ def callback() -> Response:
             userinfo = client.fetch_userinfo(token, claims)
             check_access(claims)
     except SignInError as exc:
+        client.framework.clear_state_data(session, state)  # a failed attempt is spent
         log.warning("sign-in refused", extra={"event": "sign_in_refused", "reason": exc.reason, "sub": sub})
         raise
     sign_in(claims, userinfo, token)
     log.info("signed in", extra={"event": "sign_in", "sub": sub})
     return redirect(pending.get("next") or "/")
+
+
+def provider_error(error: str, description: str | None, trusted: bool) -> SignInError:
+    """The provider's `error` redirect. Its free text is shown (escaped) only with a valid state,
+    so nobody can put words on our page with a crafted link."""
+    code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "unknown_error"
+    if code == "access_denied":
+        message = "You cancelled the sign-in, or the provider refused it."
+    else:
+        message = f"The sign-in provider answered with an error ({code})."
+    if trusted and description:
+        message = f"{message} It said: {description[:300]}"
+    return SignInError(PROVIDER_ERROR_STATUS.get(code, 400), message, f"provider error {code}")
 
 
 def check_access(claims: dict) -> None:
