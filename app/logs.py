@@ -11,10 +11,14 @@ import uuid
 from flask import Flask, Response, g, has_request_context, request
 
 EXTRAS = ("event", "sub", "reason", "status")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # what we accept from X-Request-ID
+# What we accept from X-Request-ID (fullmatch: `$` alone would let a trailing newline through);
+# anything else is replaced, so a client cannot forge log lines or split the response header.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestIdFilter(logging.Filter):
+    """Stamps every record with the current request's id ("-" outside a request)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
@@ -22,28 +26,35 @@ class RequestIdFilter(logging.Filter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{self.formatTime(record)} {record.levelname} {record.name} [{record.request_id}] {record.getMessage()}"
+        request_id = getattr(record, "request_id", "-")
+        line = f"{self.formatTime(record)} {record.levelname} {record.name} [{request_id}] {record.getMessage()}"
         extras = " ".join(f"{k}={getattr(record, k)}" for k in EXTRAS if getattr(record, k, None) is not None)
         line = f"{line} {extras}" if extras else line
         return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line; an exception's traceback stays inside its line.
+
+    gunicorn.conf.py formats gunicorn's own lines in the same shape without importing the app.
+    """
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": record.request_id,
+            "request_id": getattr(record, "request_id", "-"),
         }
         entry.update({k: getattr(record, k) for k in EXTRAS if getattr(record, k, None) is not None})
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+        return json.dumps(entry, default=str)
 
 
 def init_logging(app: Flask) -> None:
+    """One stdout handler on the root logger (replacing ours from an earlier app), and the request id."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if app.config["LOG_FORMAT"] == "json" else TextFormatter())
@@ -57,7 +68,7 @@ def init_logging(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:
