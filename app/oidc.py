@@ -8,14 +8,22 @@ pending sign-ins that expire, timeouts on every call to the provider, refresh an
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import contextvars
+import hashlib
 import logging
+import secrets
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App, OAuth, OAuthError
+from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2 import OAuth2Error
 from authlib.oidc.core import CodeIDToken, UserInfo
 from flask import Flask, current_app, g, session
@@ -23,6 +31,9 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .config import GOOGLE_METADATA_URL
 from .errors import SignInError
@@ -80,28 +91,103 @@ class PendingSignIns(FlaskIntegration):
             sess.pop(key)
 
 
+_connections: contextvars.ContextVar[list | None] = contextvars.ContextVar("provider_connections", default=None)
+
+
+class _WatchedConnection:
+    """Keeps its socket: http.client drops `sock` once a `Connection: close` answer has begun."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.watched_sock = self.sock
+
+
+class _WatchedPool:
+    """Hands every connection it lends out to the running ProviderSession.request's watchdog."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        watched = _connections.get()
+        if watched is not None:
+            watched.append(conn)
+        return conn
+
+
+class _WatchedHTTPConnection(_WatchedConnection, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class ProviderSession(OAuth2Session):
+    """requests' timeout bounds each socket read, not the whole answer: a provider sending a byte
+    a second would hold the worker for hours. A watchdog cuts the connection at the deadline."""
+
+    deadline: float | None = None  # time.monotonic() value, set by GoogleClient
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for adapter in self.adapters.values():
+            if isinstance(adapter, HTTPAdapter):
+                adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+    def request(self, method: str, url: str, withhold_token: bool = False, auth: Any = None,
+                **kwargs: Any) -> requests.Response:
+        if self.deadline is None:
+            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+        connections: list = []
+        expired = threading.Event()
+
+        def cut() -> None:
+            expired.set()
+            for conn in connections:
+                with contextlib.suppress(OSError, AttributeError):
+                    conn.watched_sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read in the request thread
+
+        watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()), cut)
+        reset = _connections.set(connections)
+        watchdog.start()
+        try:
+            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+        except requests.RequestException:
+            if expired.is_set():
+                raise requests.Timeout("the provider's answer did not complete in time") from None
+            raise
+        finally:
+            watchdog.cancel()
+            _connections.reset(reset)
+
+
 class GoogleClient(FlaskOAuth2App):
     """The `google` client; one per app, reached through `current_app.extensions`."""
 
     OAUTH_APP_CONFIG = None
+    client_cls = ProviderSession
 
     # -- outbound calls: one time budget per request, so a slow provider cannot hold a worker
 
-    def _timeout(self) -> float:
+    def _bound(self, client: ProviderSession) -> ProviderSession:
         budget = current_app.config["PROVIDER_TIMEOUT"]
-        deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
-        return max(0.2, deadline - time.monotonic())
+        client.deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
+        client.default_timeout = max(0.2, client.deadline - time.monotonic())
+        return client
 
     def _get_session(self):  # noqa: ANN202 - Authlib's signature
-        client = super()._get_session()
-        client.default_timeout = self._timeout()
-        return client
+        return self._bound(super()._get_session())
 
     def _get_oauth_client(self, **metadata: Any):  # noqa: ANN202
         safe = {k: metadata[k] for k in ("token_endpoint",) if k in metadata}
-        client = super()._get_oauth_client(**safe)
-        client.default_timeout = self._timeout()
-        return client
+        return self._bound(super()._get_oauth_client(**safe))
 
     # -- discovery
 
@@ -135,11 +221,24 @@ class GoogleClient(FlaskOAuth2App):
     # -- the flow
 
     def start(self, redirect_uri: str, next_url: str, **params: str) -> str:
-        """Create the authorization URL and remember this pending sign-in in the session."""
+        """Create the authorization URL and remember this pending sign-in in the session.
+
+        Built here, not by Authlib's create_authorization_url: that builds an HTTP client it never
+        uses and draws its random strings a character at a time, which made an anonymous /login
+        cost three times the store write it needs (docs/benchmarks.md). Same parameters, our
+        security ones last so that `params` cannot replace them; the same data kept for /callback.
+        """
         self.framework.prune(session)
-        rv = self.create_authorization_url(redirect_uri, **params)
-        self.save_authorize_data(redirect_uri=redirect_uri, next=next_url, **rv)
-        return rv["url"]
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(48)  # RFC 7636 4.1: 43-128 unreserved characters (64 here)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = {**params, "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
+                 "scope": SCOPE, "state": state, "nonce": nonce, "code_challenge": challenge,
+                 "code_challenge_method": "S256"}
+        endpoint = self.load_server_metadata()["authorization_endpoint"]
+        self.save_authorize_data(state=state, redirect_uri=redirect_uri, next=next_url, nonce=nonce,
+                                 code_verifier=verifier)
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
 
     def pending(self, state: str | None) -> dict | None:
         return self.framework.get_state_data(session, state)
