@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from app import create_app
-from app.config import GOOGLE_METADATA_URL, ConfigError, load_settings
+from app.config import GOOGLE_METADATA_URL, SETTINGS, ConfigError, load_settings
 
 from .conftest import ROOT, base_config, server_env
 
@@ -71,3 +72,27 @@ def test_offline_access_asks_for_refresh_token(make_app, google):
     client = make_app(GOOGLE_OFFLINE_ACCESS=True).test_client()
     location = client.get("/login").location
     assert "access_type=offline" in location and "prompt=consent" in location
+
+
+def test_gunicorn_stops_with_one_line(tmp_path):
+    """The Dockerfile's command, without SECRET_KEY: one error line from the master, no worker loop."""
+    from .conftest import docker_cmd
+
+    argv = docker_cmd()
+    env = server_env(GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret", PORT="0", HOST="127.0.0.1")
+    env.pop("SECRET_KEY")
+    gunicorn = str(Path(sys.executable).parent / argv[0])
+    result = subprocess.run([gunicorn, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    output = result.stdout + result.stderr
+    assert result.returncode == 4
+    assert output.count("SECRET_KEY is not set") == 1
+    assert "Traceback" not in output and "Booting worker" not in output
+
+
+GUNICORN_SETTINGS = ["PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "FORWARDED_ALLOW_IPS"]
+
+
+@pytest.mark.parametrize("name", [*SETTINGS, *GUNICORN_SETTINGS])
+def test_every_setting_is_documented(name):
+    assert f"{name}=" in (ROOT / ".env.example").read_text(), f"{name} missing from .env.example"
+    assert f"`{name}`" in (ROOT / "README.md").read_text(), f"{name} missing from README's table"
