@@ -1,0 +1,52 @@
+"""The authorization URL is built by the app (GoogleClient.start), not by Authlib: pin what it holds."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, urlsplit
+
+from app.oidc import google as google_client
+
+
+def query(location: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(location).query)
+
+
+def test_url_and_pending_sign_in_agree(app, client, google):
+    location = client.get("/login?next=/profile").location
+    assert location.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
+    params = query(location)
+    assert all(len(v) == 1 for v in params.values()), params
+    params = {k: v[0] for k, v in params.items()}
+    with client.session_transaction() as sess:
+        entry = sess[f"_state_google_{params['state']}"]
+    data = entry["data"]
+    verifier = data["code_verifier"]
+    assert 43 <= len(verifier) <= 128 and set(verifier) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert params["code_challenge"] == challenge and params["code_challenge_method"] == "S256"
+    assert params["nonce"] == data["nonce"] and len(params["nonce"]) >= 32 and len(params["state"]) >= 32
+    assert params["response_type"] == "code" and params["scope"] == "openid email profile"
+    assert params["client_id"] == app.config["GOOGLE_CLIENT_ID"]
+    assert params["redirect_uri"] == data["redirect_uri"] == "http://localhost/callback"
+    assert data["next"] == "/profile"
+    assert "url" not in data  # the URL itself is not worth a place in every pending record
+
+
+def test_each_login_draws_fresh_values(client, google):
+    first, second = query(client.get("/login").location), query(client.get("/login").location)
+    for name in ("state", "nonce", "code_challenge"):
+        assert first[name] != second[name]
+
+
+def test_extra_parameters_cannot_replace_the_security_ones(app, google):  # google: the fake, so no network
+    with app.test_request_context("/login"):
+        location = google_client().start("http://localhost/callback", "/", code_challenge_method="plain",
+                                         state="fixed", nonce="fixed", scope="openid", access_type="offline")
+    params = {k: v[0] for k, v in query(location).items()}
+    assert params["code_challenge_method"] == "S256" and params["state"] != "fixed"
+    assert params["nonce"] != "fixed" and params["scope"] == "openid email profile"
+    assert params["access_type"] == "offline"
+
