@@ -8,10 +8,8 @@ pending sign-ins that expire, timeouts on every call to the provider, refresh an
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import contextvars
-import hashlib
 import logging
 import secrets
 import socket
@@ -19,12 +17,13 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
+from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App, OAuth, OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken, UserInfo
 from flask import Flask, current_app, g, session
 from joserfc import jwt
@@ -231,14 +230,14 @@ class GoogleClient(FlaskOAuth2App):
         self.framework.prune(session)
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)  # RFC 7636 4.1: 43-128 unreserved characters (64 here)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        challenge = create_s256_code_challenge(verifier)
         query = {**params, "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
                  "scope": SCOPE, "state": state, "nonce": nonce, "code_challenge": challenge,
                  "code_challenge_method": "S256"}
         endpoint = self.load_server_metadata()["authorization_endpoint"]
         self.save_authorize_data(state=state, redirect_uri=redirect_uri, next=next_url, nonce=nonce,
                                  code_verifier=verifier)
-        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+        return add_params_to_uri(endpoint, query)
 
     def pending(self, state: str | None) -> dict | None:
         return self.framework.get_state_data(session, state)
@@ -275,8 +274,13 @@ class GoogleClient(FlaskOAuth2App):
         return UserInfo(claims)
 
     def fetch_userinfo(self, token: dict, id_claims: dict) -> dict:
-        """Core 5.3.2: userinfo is only trusted when its `sub` is the ID token's."""
-        resp = self.get(self.load_server_metadata()["userinfo_endpoint"], token=token)
+        """Core 5.3.2: userinfo is only trusted when its `sub` is the ID token's.
+
+        Sent as a bare bearer token: with the expiry and refresh token, Authlib would quietly refresh
+        (or refuse) a short-lived token here and throw the new one away.
+        """
+        bearer = {"access_token": token["access_token"], "token_type": "Bearer"}
+        resp = self.get(self.load_server_metadata()["userinfo_endpoint"], token=bearer)
         resp.raise_for_status()
         data = resp.json()
         if not isinstance(data, dict) or data.get("sub") != id_claims["sub"]:

@@ -125,6 +125,8 @@ def test_gunicorn_json_every_line(gunicorn_factory, local_provider):
                            headers={"X-Request-ID": "json-refused"}, timeout=5)
     assert refused.status_code == 400 and refused.headers["X-Request-ID"] == "json-refused"
     generated = requests.get(server.url + "/healthz", timeout=5).headers["X-Request-ID"]
+    for request_id in ("json-404", "json-refused"):  # two workers: their access lines come in any order
+        wait_for_log(server, f'"request_id": "{request_id}", "method"')
     text = wait_for_log(server, generated)
 
     entries = json_lines(text)
