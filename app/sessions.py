@@ -179,8 +179,7 @@ def check_session() -> None:
     if not user:
         return
     now = time.time()
-    idle = current_app.config["PERMANENT_SESSION_LIFETIME"]
-    idle = idle.total_seconds() if isinstance(idle, timedelta) else idle
+    idle = current_app.permanent_session_lifetime.total_seconds()
     expired = (now - session.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
                or now - session.get("last_seen", 0) > idle)
     if expired:
