@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-export PORT
 
 .PHONY: run test test-fast lint bench clean
 
@@ -21,7 +20,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-local.txt requirements-dev.txt 
 
 ## Serve on http://localhost:$(PORT): against Google with credentials in .env, else a local provider.
 run: $(VENV)/.run-deps
-	$(BIN)/python scripts/serve.py
+	PORT=$(PORT) $(BIN)/python scripts/serve.py
 
 ## Every check: lint, then the whole test suite (browser, gunicorn, Redis included).
 test: lint

@@ -36,6 +36,11 @@ def provider_command(port: int, users: list[dict] = USERS) -> list[str]:
     return args
 
 
+def provider_env(env: dict[str, str]) -> dict[str, str]:
+    """uvicorn, under the provider, reads WEB_CONCURRENCY too, and cannot run several workers."""
+    return {**{k: v for k, v in env.items() if k != "WEB_CONCURRENCY"}, "NO_COLOR": "1"}
+
+
 def wait_for(url: str, process: subprocess.Popen | None = None, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -59,7 +64,7 @@ def main() -> int:
         return subprocess.call(gunicorn, cwd=ROOT, env=env)
 
     metadata = f"http://127.0.0.1:{PROVIDER_PORT}/.well-known/openid-configuration"
-    provider = subprocess.Popen(provider_command(PROVIDER_PORT), cwd=ROOT, env={**env, "NO_COLOR": "1"})
+    provider = subprocess.Popen(provider_command(PROVIDER_PORT), cwd=ROOT, env=provider_env(env))
     try:
         wait_for(metadata, provider)
         env.update(

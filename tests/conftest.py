@@ -271,9 +271,14 @@ def docker_cmd() -> list[str]:
     return json.loads(match.group(1))
 
 
+# gunicorn's and `make run`'s own settings: a developer's (or make's) values must not leak in.
+SERVER_SETTINGS = ("PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "FORWARDED_ALLOW_IPS",
+                   "LOCAL_PROVIDER_PORT", "ENV_FILE")
+
+
 def server_env(**overrides: str) -> dict:
     """A clean environment for a subprocess: the app's settings come only from here."""
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS and k not in SERVER_SETTINGS}
     env.update(ENV_FILE="", SECRET_KEY="e2e-secret-key", SESSION_COOKIE_SECURE="false", LOG_LEVEL="INFO")
     env.update(overrides)
     return env
@@ -284,8 +289,8 @@ class Provider:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.metadata_url = f"{self.url}/.well-known/openid-configuration"
-        self.process = subprocess.Popen(serve.provider_command(port), cwd=ROOT, env={**os.environ, "NO_COLOR": "1"},
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(serve.provider_command(port), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, env=serve.provider_env(dict(os.environ)))
         wait_http(self.metadata_url, self.process)
 
     def stop(self) -> None:
@@ -312,7 +317,7 @@ class Gunicorn:
         self.argv = [executable, *argv[1:]]
         self.log_path = log_path
         self.log = open(log_path, "w")
-        env = {"HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": "2", **env}
+        env = {"WEB_CONCURRENCY": "2", **env, "HOST": "127.0.0.1", "PORT": str(self.port)}
         self.process = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_http(f"{self.url}/healthz", self.process)

@@ -36,7 +36,7 @@ class LoggedProvider:
     def start(self) -> None:
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen([*serve.provider_command(self.port), *self.extra], cwd=ROOT,
-                                            env={**os.environ, "NO_COLOR": "1"}, stdout=log, stderr=log)
+                                            env=serve.provider_env(dict(os.environ)), stdout=log, stderr=log)
         wait_http(self.metadata_url, self.process)
 
     def stop(self) -> None:
