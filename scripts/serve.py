@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,18 +42,25 @@ def provider_env(env: dict[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in env.items() if k != "WEB_CONCURRENCY"}, "NO_COLOR": "1"}
 
 
-def wait_for(url: str, process: subprocess.Popen | None = None, seconds: float = 20) -> None:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen | None = None, seconds: float = 30) -> None:
+    """Until `url` answers; RuntimeError if `process` dies first or time runs out."""
     deadline = time.monotonic() + seconds
-    while True:
+    while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise SystemExit(f"error: the process meant to answer at {url} exited (is the port taken?)")
+            raise RuntimeError(f"the process meant to answer at {url} exited with {process.returncode}"
+                               " (is the port taken?)")
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback only
                 return
         except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"error: nothing answered at {url} within {seconds:.0f} s") from None
-            time.sleep(0.2)
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered at {url} within {seconds:.0f} s")
 
 
 def main() -> int:
@@ -66,7 +74,7 @@ def main() -> int:
     metadata = f"http://127.0.0.1:{PROVIDER_PORT}/.well-known/openid-configuration"
     provider = subprocess.Popen(provider_command(PROVIDER_PORT), cwd=ROOT, env=provider_env(env))
     try:
-        wait_for(metadata, provider)
+        wait_http(metadata, provider)
         env.update(
             GOOGLE_CLIENT_ID="local-test-client",
             GOOGLE_CLIENT_SECRET=secrets.token_urlsafe(24),
@@ -91,4 +99,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as exc:
+        sys.exit(f"error: {exc}")

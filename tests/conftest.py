@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import serve  # noqa: E402  (scripts/serve.py: the same provider command `make run` uses)
+from serve import free_port, wait_http  # noqa: E402  (re-exported for the test modules)
 
 from app import create_app  # noqa: E402
 from app.config import GOOGLE_METADATA_URL, SETTINGS  # noqa: E402
@@ -61,25 +61,6 @@ def require(available: bool, what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is required in CI (CI=true) but is missing")
     pytest.skip(f"{what} is not available")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, process: subprocess.Popen | None = None, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
 def b64(data: bytes) -> str:
@@ -422,9 +403,24 @@ class RedisServer:
             self.process.wait(10)
 
 
+def private_redis(tmp_path_factory, name: str) -> RedisServer:
+    """A new redis-server of one's own (skip on a laptop without it, fail in CI)."""
+    require(shutil.which("redis-server") is not None, "redis-server")
+    return RedisServer(tmp_path_factory.mktemp(name))
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    require(shutil.which("redis-server") is not None, "redis-server")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server = private_redis(tmp_path_factory, "redis")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_store(redis_server):
+    """A client on the shared redis-server, to look at the stored sessions."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    yield client
+    client.close()

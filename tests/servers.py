@@ -112,3 +112,11 @@ def stored_session(redis_client, sid: str) -> dict | None:
     """Flask-Session's record for a session id (msgpack), as the app stores it."""
     raw = redis_client.get(f"session:{sid}")
     return None if raw is None else msgspec.msgpack.decode(raw)
+
+
+def redis_pair(gunicorn_factory, redis_server, provider, name: str) -> tuple:
+    """Instances A and B: same secret, same Redis, same provider; separate processes."""
+    env = dict(SESSION_TYPE="redis", REDIS_URL=redis_server.url, GOOGLE_CLIENT_ID=f"{name}-client",
+               GOOGLE_CLIENT_SECRET=f"{name}-secret", GOOGLE_SERVER_METADATA_URL=provider.metadata_url,
+               GOOGLE_OFFLINE_ACCESS="true")
+    return gunicorn_factory(**env), gunicorn_factory(**env)

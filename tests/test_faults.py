@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from .conftest import RedisServer, require
+from .conftest import private_redis
 from .servers import Browser, LoggedProvider
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -23,10 +23,7 @@ SESSION_PATHS = ("/", "/profile", "/login", "/callback?state=abc&code=def")
 
 @pytest.fixture(scope="module")
 def fault_redis(tmp_path_factory):
-    import shutil
-
-    require(shutil.which("redis-server") is not None, "redis-server")
-    server = RedisServer(tmp_path_factory.mktemp("fault-redis"))
+    server = private_redis(tmp_path_factory, "fault-redis")
     yield server
     server.stop()
 

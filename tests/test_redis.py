@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import redis
 import requests
 
-from .servers import Browser, stored_session
+from .servers import Browser, redis_pair, stored_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -27,17 +26,7 @@ LOAD_USERS = 100
 @pytest.fixture(scope="module")
 def pair(gunicorn_factory, redis_server, local_provider):
     """Instances A and B: same secret, same Redis, same provider; separate processes."""
-    env = dict(SESSION_TYPE="redis", REDIS_URL=redis_server.url, GOOGLE_CLIENT_ID="redis-client",
-               GOOGLE_CLIENT_SECRET="redis-secret", GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url,
-               GOOGLE_OFFLINE_ACCESS="true")
-    return gunicorn_factory(**env), gunicorn_factory(**env)
-
-
-@pytest.fixture(scope="module")
-def store(redis_server):
-    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
-    yield client
-    client.close()
+    return redis_pair(gunicorn_factory, redis_server, local_provider, "redis")
 
 
 def test_both_instances_ready_on_redis(pair):
@@ -47,14 +36,14 @@ def test_both_instances_ready_on_redis(pair):
         assert response.json() == {"status": "ok", "session_store": "redis"}
 
 
-def test_sign_in_on_one_instance_profile_and_sign_out_on_the_other(pair, store):
+def test_sign_in_on_one_instance_profile_and_sign_out_on_the_other(pair, redis_store):
     a, b = pair
     user = Browser()
     # /login on A, the provider's redirect lands on B: the pending sign-in lives in Redis.
     back = user.authorize(a.url, "ada@example.com")
     assert user.callback(back, b.url).status_code == 302
     sid = user.sid
-    assert sid and stored_session(store, sid)["user"]["email"] == "ada@example.com"
+    assert sid and stored_session(redis_store, sid)["user"]["email"] == "ada@example.com"
 
     for server in (a, b):
         page = user.get(f"{server.url}/profile")
@@ -64,7 +53,7 @@ def test_sign_in_on_one_instance_profile_and_sign_out_on_the_other(pair, store):
     # The sign-out form comes from B, the POST goes to A.
     out = user.logout(a.url, token_from=b.url)
     assert out.status_code == 303
-    assert stored_session(store, sid) is None  # the old id points at nothing, on every instance
+    assert stored_session(redis_store, sid) is None  # the old id points at nothing, on every instance
     for server in (a, b):
         response = user.get(f"{server.url}/profile")
         assert response.status_code == 302 and "/login" in response.headers["Location"], server.url
@@ -74,7 +63,7 @@ def test_sign_in_on_one_instance_profile_and_sign_out_on_the_other(pair, store):
     assert replay.get(f"{b.url}/profile").status_code == 302
 
 
-def test_offline_access_and_refresh_token_stays_server_side(pair, store):
+def test_offline_access_and_refresh_token_stays_server_side(pair, redis_store):
     a, b = pair
     user = Browser()
     start = user.get(f"{a.url}/login")
@@ -83,7 +72,7 @@ def test_offline_access_and_refresh_token_stays_server_side(pair, store):
 
     back = user.authorize(a.url, "grace@example.com")
     signed_in = user.callback(back, b.url)
-    token = stored_session(store, user.sid)["token"]
+    token = stored_session(redis_store, user.sid)["token"]
     assert token["refresh_token"] and token["access_token"]
     page = user.get(f"{a.url}/profile")
     assert "held server-side" in page.text
@@ -93,14 +82,14 @@ def test_offline_access_and_refresh_token_stays_server_side(pair, store):
     assert user.sid == user.http.cookies.get("session") and len(user.sid) < 64  # the cookie is only an id
 
 
-def test_redis_record_expires_on_its_own(pair, store):
+def test_redis_record_expires_on_its_own(pair, redis_store):
     """Redis's TTL does the cleanup: a pending sign-in lives 10 minutes, a signed-in one 8 hours."""
     a, _ = pair
     user = Browser()
     user.get(f"{a.url}/login")
-    assert 0 < store.ttl(f"session:{user.sid}") <= 600
+    assert 0 < redis_store.ttl(f"session:{user.sid}") <= 600
     user.sign_in(a.url, "ttl@example.com")
-    assert 600 < store.ttl(f"session:{user.sid}") <= 8 * 3600
+    assert 600 < redis_store.ttl(f"session:{user.sid}") <= 8 * 3600
 
 
 def test_load_100_users_across_both_instances(pair):

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 import requests
 
-from .servers import TIMEOUT, Browser, LoggedProvider, stored_session
+from .servers import TIMEOUT, Browser, LoggedProvider, redis_pair, stored_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -26,17 +25,7 @@ def short_provider(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pair(gunicorn_factory, redis_server, short_provider):
-    env = dict(SESSION_TYPE="redis", REDIS_URL=redis_server.url, GOOGLE_CLIENT_ID="refresh-client",
-               GOOGLE_CLIENT_SECRET="refresh-secret", GOOGLE_SERVER_METADATA_URL=short_provider.metadata_url,
-               GOOGLE_OFFLINE_ACCESS="true")
-    return gunicorn_factory(**env), gunicorn_factory(**env)
-
-
-@pytest.fixture(scope="module")
-def store(redis_server):
-    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
-    yield client
-    client.close()
+    return redis_pair(gunicorn_factory, redis_server, short_provider, "refresh")
 
 
 def userinfo_status(provider: LoggedProvider, access_token: str) -> int:
@@ -44,17 +33,17 @@ def userinfo_status(provider: LoggedProvider, access_token: str) -> int:
                         timeout=TIMEOUT).status_code
 
 
-def test_expiring_token_is_refreshed_and_saved_for_every_instance(pair, store, short_provider):
+def test_expiring_token_is_refreshed_and_saved_for_every_instance(pair, redis_store, short_provider):
     a, b = pair
     user = Browser()
     user.sign_in(a.url, "refresh-ok@example.com")
-    before = stored_session(store, user.sid)["token"]
+    before = stored_session(redis_store, user.sid)["token"]
     assert before["refresh_token"] and before["expires_at"] - time.time() <= TOKEN_MAX_AGE
     refreshes = short_provider.calls().count("POST /oauth2/token")
 
     page = user.get(f"{b.url}/profile")
     assert page.status_code == 200 and "refresh-ok@example.com" in page.text
-    after = stored_session(store, user.sid)["token"]
+    after = stored_session(redis_store, user.sid)["token"]
     assert short_provider.calls().count("POST /oauth2/token") == refreshes + 1
     assert after["access_token"] != before["access_token"]
     assert after["refresh_token"]  # still held, server-side
@@ -66,9 +55,9 @@ def test_expiring_token_is_refreshed_and_saved_for_every_instance(pair, store, s
     # neither refreshes again nor falls back to the old one.
     assert user.get(f"{a.url}/profile").status_code == 200
     assert short_provider.calls().count("POST /oauth2/token") == refreshes + 1
-    assert stored_session(store, user.sid)["token"] == after
+    assert stored_session(redis_store, user.sid)["token"] == after
 
-def test_refused_refresh_ends_the_session_with_a_message(pair, store, short_provider):
+def test_refused_refresh_ends_the_session_with_a_message(pair, redis_store, short_provider):
     a, b = pair
     user = Browser()
     user.sign_in(a.url, "refresh-revoked@example.com")
@@ -77,7 +66,7 @@ def test_refused_refresh_ends_the_session_with_a_message(pair, store, short_prov
 
     response = user.get(f"{b.url}/profile")
     assert response.status_code == 302 and response.headers["Location"] == "/"
-    assert stored_session(store, sid) is None  # the signed-in record is gone, not just hidden
+    assert stored_session(redis_store, sid) is None  # the signed-in record is gone, not just hidden
     home = user.get(f"{a.url}/")
     assert home.status_code == 200
     assert "Your Google access was revoked or has expired. Please sign in again." in home.text
