@@ -129,6 +129,10 @@ def assert_gsi_button(page, scheme: str) -> None:
     assert button.inner_text().strip() == "Sign in with Google"
     logo = page.locator("a.gsi-button img.gsi-logo").bounding_box()
     assert (logo["width"], logo["height"]) == (20, 20)
+    # Roboto Medium, self-hosted under static/fonts/, actually loaded (not a fallback font)
+    assert page.evaluate("document.fonts.ready.then(() => document.fonts.check('500 14px Roboto'))")
+    assert page.evaluate("[...document.fonts].some(f => f.family === 'Roboto' && f.weight === '500' "
+                         "&& f.status === 'loaded')")
 
 
 @pytest.mark.slow
