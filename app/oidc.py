@@ -1,19 +1,17 @@
 """Authlib's Google client, plus the OpenID Connect checks Authlib leaves to the app.
 
-Authlib runs the flow (state, nonce, PKCE, code exchange, signature check). This module adds
-what docs/security.md lists as the app's job: a pinned issuer, audience and algorithm,
-a required ID token, discovery that cannot override our settings, userinfo `sub` matching,
-pending sign-ins that expire, timeouts on every call to the provider, refresh and revocation.
+Authlib keeps the pending sign-in (state, nonce, PKCE verifier) in the session, runs the code
+exchange and verifies the ID token's signature and claims. This module adds what
+docs/security.md lists as the app's job: a pinned issuer, audience and algorithm, a required
+ID token, discovery that cannot override our settings, userinfo `sub` matching, pending
+sign-ins that expire, a time budget on every call to the provider, refresh and revocation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +19,6 @@ from typing import Any
 import requests
 from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App, OAuth, OAuthError
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken, UserInfo
@@ -30,12 +27,10 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .config import GOOGLE_METADATA_URL
 from .errors import SignInError
+from .provider_http import ProviderSession
 
 log = logging.getLogger(__name__)
 
@@ -88,83 +83,6 @@ class PendingSignIns(FlaskIntegration):
         live = [k for exp, k in entries if exp >= now]
         for key in expired + live[: max(0, len(live) - MAX_PENDING + 1)]:
             sess.pop(key)
-
-
-_connections: contextvars.ContextVar[list | None] = contextvars.ContextVar("provider_connections", default=None)
-
-
-class _WatchedConnection:
-    """Keeps its socket: http.client drops `sock` once a `Connection: close` answer has begun."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.watched_sock = self.sock
-
-
-class _WatchedPool:
-    """Hands every connection it lends out to the running ProviderSession.request's watchdog."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        watched = _connections.get()
-        if watched is not None:
-            watched.append(conn)
-        return conn
-
-
-class _WatchedHTTPConnection(_WatchedConnection, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class ProviderSession(OAuth2Session):
-    """requests' timeout bounds each socket read, not the whole answer: a provider sending a byte
-    a second would hold the worker for hours. A watchdog cuts the connection at the deadline."""
-
-    deadline: float | None = None  # time.monotonic() value, set by GoogleClient
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for adapter in self.adapters.values():
-            if isinstance(adapter, HTTPAdapter):
-                adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-    def request(self, method: str, url: str, withhold_token: bool = False, auth: Any = None,
-                **kwargs: Any) -> requests.Response:
-        if self.deadline is None:
-            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
-        connections: list = []
-        expired = threading.Event()
-
-        def cut() -> None:
-            expired.set()
-            for conn in connections:
-                with contextlib.suppress(OSError, AttributeError):
-                    conn.watched_sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read in the request thread
-
-        watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()), cut)
-        reset = _connections.set(connections)
-        watchdog.start()
-        try:
-            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
-        except requests.RequestException:
-            if expired.is_set():
-                raise requests.Timeout("the provider's answer did not complete in time") from None
-            raise
-        finally:
-            watchdog.cancel()
-            _connections.reset(reset)
 
 
 class GoogleClient(FlaskOAuth2App):
