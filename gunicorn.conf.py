@@ -1,27 +1,36 @@
 """gunicorn settings for `gunicorn -c gunicorn.conf.py wsgi:app`, the Docker image's command.
 
 Every value comes from the environment, then `.env` (as the app reads it), so one image fits
-every deployment. This file runs in the master process and must not import the app: code the
-master imports is not reloaded by `kill -HUP`.
+every deployment. This file runs in the master process and must not import the app package:
+code the master imports is not reloaded by `kill -HUP` (see load_app_module).
 """
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import logging
 import math
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
-from dotenv import dotenv_values
+HERE = Path(__file__).resolve().parent
 
 
-def read_env() -> dict[str, str]:
-    """The process environment over `.env` (or ENV_FILE; empty means none), like app/config.py."""
-    path = os.environ.get("ENV_FILE", str(Path(__file__).resolve().parent / ".env"))
-    dotenv = dotenv_values(path) if path and os.path.isfile(path) else {}
-    return {**{k: v for k, v in dotenv.items() if v is not None}, **os.environ}
+def load_app_module(name: str) -> ModuleType:
+    """app/NAME.py loaded by its path under a private name, so the master imports no module of
+    the app package and `kill -HUP` still reloads all of the app's code in new workers."""
+    spec = importlib.util.spec_from_file_location(f"_gunicorn_conf_{name}", HERE / "app" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Not `config`/`logs`: every top-level name here is read as a gunicorn setting, and `config` is one.
+app_config = load_app_module("config")  # .env and the environment, read as the app reads them
+app_logs = load_app_module("logs")  # the app's JSON log shape
 
 
 def available_cpus() -> int:
@@ -42,40 +51,29 @@ def available_cpus() -> int:
     return cpus
 
 
-class JsonLogFormatter(logging.Formatter):
-    """gunicorn's own lines in the shape of app/logs.py's JsonFormatter: one JSON object a line.
+class JsonLogFormatter(app_logs.JsonFormatter):
+    """gunicorn's own lines in the app's JSON shape. An access line carries the request id the app
+    put in the X-Request-ID response header, and the path without its query string
+    (/callback?code=... must never be logged)."""
 
-    An access line carries the request id the app put in the X-Request-ID response header, and
-    the path without its query string (/callback?code=... must never be logged).
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": "-",
-        }
+    def fields(self, record: logging.LogRecord) -> dict:
         atoms = record.args
-        if record.name == "gunicorn.access" and isinstance(atoms, Mapping):
-            entry.update(
-                message=f"{atoms['m']} {atoms['U']} {atoms['s']}",
-                request_id=atoms["{x-request-id}o"],
-                method=atoms["m"],
-                path=atoms["U"],
-                status=int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
-                bytes=atoms["b"],
-                duration_ms=atoms["M"],
-                remote_addr=atoms["h"],
-                user_agent=atoms["a"],
-            )
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        if record.name != "gunicorn.access" or not isinstance(atoms, Mapping):
+            return super().fields(record)
+        return {
+            "message": f"{atoms['m']} {atoms['U']} {atoms['s']}",
+            "request_id": atoms["{x-request-id}o"],
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
+            "bytes": atoms["b"],
+            "duration_ms": atoms["M"],
+            "remote_addr": atoms["h"],
+            "user_agent": atoms["a"],
+        }
 
 
-ENV = read_env()
+ENV = {**app_config.read_dotenv(), **os.environ}
 
 bind = f"{ENV.get('HOST') or '0.0.0.0'}:{ENV.get('PORT') or '8000'}"  # noqa: S104 - a container listens beyond loopback
 # gthread: a slow provider call holds one thread, not a whole worker. 2 x CPUs + 1, at most 8:
@@ -122,19 +120,9 @@ if ENV.get("LOG_FORMAT") == "json":
 
 
 def on_starting(server: object) -> None:
-    """Check the required settings once, in the master: one line, not one per worker.
-
-    app/config.py is loaded from its file under a private name, so the master still does not
-    import the app package (see above).
-    """
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("_startup_config", Path(__file__).resolve().parent / "app/config.py")
-    config = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(config)
+    """Check the required settings once, in the master: one line, not one per worker."""
     try:
-        config.check_required(config.load_settings())
-    except config.ConfigError as exc:
+        app_config.check_required(app_config.load_settings())
+    except app_config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(4)

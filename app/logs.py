@@ -36,7 +36,7 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object a line; an exception's traceback stays inside its line.
 
-    gunicorn.conf.py formats gunicorn's own lines in the same shape without importing the app.
+    gunicorn.conf.py formats gunicorn's own lines with a subclass of this one.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -47,10 +47,14 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
         }
-        entry.update({k: getattr(record, k) for k in EXTRAS if getattr(record, k, None) is not None})
+        entry.update(self.fields(record))
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+    def fields(self, record: logging.LogRecord) -> dict:
+        """What this line adds to the common keys (gunicorn.conf.py adds its access-log fields)."""
+        return {k: getattr(record, k) for k in EXTRAS if getattr(record, k, None) is not None}
 
 
 def init_logging(app: Flask) -> None:
