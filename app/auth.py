@@ -8,10 +8,11 @@ import time
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuthError
-from flask import Blueprint, Response, current_app, flash, g, redirect, request, session, url_for
+from flask import Blueprint, Response, current_app, g, redirect, request, session, url_for
 
 from .errors import SignInError
 from .oidc import google, keep_token, provider_errors
+from .sessions import end_session
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -139,9 +140,7 @@ def logout() -> Response:
             log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
     if g.user:
         log.info("signed out", extra={"event": "sign_out", "sub": g.user["sub"]})
-    session.clear()
-    flash("You have been signed out.", "info")
-    current_app.session_interface.regenerate(session)  # the old cookie now points at nothing
+    end_session("You have been signed out.")
     return redirect(url_for("pages.home"), code=303)
 
 
@@ -164,9 +163,7 @@ def refresh_if_needed() -> bool:
                     raise
                 extra = {"event": "refresh_refused", "reason": exc.error, "sub": sub}
                 log.warning("token refresh refused", extra=extra)
-                session.clear()
-                flash("Your Google access was revoked or has expired. Please sign in again.", "error")
-                current_app.session_interface.regenerate(session)
+                end_session("Your Google access was revoked or has expired. Please sign in again.", "error")
                 return False
     except SignInError as exc:  # provider down: keep the session, try again on the next page view
         log.warning("token refresh failed", extra={"event": "refresh_failed", "reason": exc.reason, "sub": sub})

@@ -184,9 +184,16 @@ def check_session() -> None:
                or now - session.get("last_seen", 0) > idle)
     if expired:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
-        session.clear()
-        flash("Your session expired. Please sign in again.", "info")
+        end_session("Your session expired. Please sign in again.")
         return
     if now - session.get("last_seen", 0) >= TOUCH_INTERVAL:
         session["last_seen"] = int(now)
     g.user = user
+
+
+def end_session(message: str, category: str = "info") -> None:
+    """Empty the session, leave a message, and move what is left to a new id: the old cookie
+    then points at nothing."""
+    session.clear()
+    flash(message, category)
+    current_app.session_interface.regenerate(session)
