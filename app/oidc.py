@@ -291,7 +291,7 @@ def init_oauth(app: Flask) -> None:
     oauth.register(
         "google",
         client_cls=GoogleClient,
-        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256"},
+        client_kwargs={"scope": SCOPE},  # PKCE is added by GoogleClient.start, which builds the URL
     )
 
 
