@@ -16,6 +16,11 @@ EXTRAS = ("event", "sub", "reason", "status")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+def extra_fields(record: logging.LogRecord) -> dict:
+    """The `extra={...}` keys a log call set (event, sub, reason, status)."""
+    return {k: getattr(record, k) for k in EXTRAS if getattr(record, k, None) is not None}
+
+
 class RequestIdFilter(logging.Filter):
     """Stamps every record with the current request's id ("-" outside a request)."""
 
@@ -28,7 +33,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
         line = f"{self.formatTime(record)} {record.levelname} {record.name} [{request_id}] {record.getMessage()}"
-        extras = " ".join(f"{k}={getattr(record, k)}" for k in EXTRAS if getattr(record, k, None) is not None)
+        extras = " ".join(f"{k}={v}" for k, v in extra_fields(record).items())
         line = f"{line} {extras}" if extras else line
         return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
@@ -54,7 +59,7 @@ class JsonFormatter(logging.Formatter):
 
     def fields(self, record: logging.LogRecord) -> dict:
         """What this line adds to the common keys (gunicorn.conf.py adds its access-log fields)."""
-        return {k: getattr(record, k) for k in EXTRAS if getattr(record, k, None) is not None}
+        return extra_fields(record)
 
 
 def init_logging(app: Flask) -> None:
