@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,16 +76,32 @@ class JsonLogFormatter(app_logs.JsonFormatter):
 
 ENV = {**app_config.read_dotenv(), **os.environ}
 
+
+def stop(exc: Exception) -> NoReturn:
+    """A bad setting stops the master with one line and exit 4, as wsgi.py does: no traceback."""
+    print(f"error: {exc}", file=sys.stderr, flush=True)
+    sys.exit(4)
+
+
+def server_int(name: str, default: int, minimum: int) -> int:
+    """One of gunicorn's numbers from ENV, read like the app's settings. Checked here, at import:
+    `int()` would fail with a traceback, and `0` workers or threads would start a server that never answers."""
+    try:
+        return app_config.parse_setting(name, ENV.get(name), app_config.int_at_least(minimum), default)
+    except app_config.ConfigError as exc:
+        stop(exc)
+
+
 bind = f"{ENV.get('HOST') or '0.0.0.0'}:{ENV.get('PORT') or '8000'}"  # noqa: S104 - a container listens beyond loopback
 # gthread: a slow provider call holds one thread, not a whole worker. 2 x CPUs + 1, at most 8:
 # each worker holds the app in memory (~50 MB).
-workers = int(ENV.get("WEB_CONCURRENCY") or min(2 * available_cpus() + 1, 8))
-threads = int(ENV.get("GUNICORN_THREADS") or 4)
+workers = server_int("WEB_CONCURRENCY", min(2 * available_cpus() + 1, 8), minimum=1)
+threads = server_int("GUNICORN_THREADS", 4, minimum=1)
 worker_class = "gthread"
 timeout = 30  # a request's provider calls are capped at PROVIDER_TIMEOUT (8 s) well before this
 # On SIGTERM (docker stop) workers finish their requests for up to this long; Docker sends
 # SIGKILL after 10 s, so stay under it (compose gives 15 s, Kubernetes 30 s).
-graceful_timeout = int(ENV.get("GRACEFUL_TIMEOUT") or 9)
+graceful_timeout = server_int("GRACEFUL_TIMEOUT", 9, minimum=0)
 keepalive = 5
 # Heartbeat files on tmpfs: a container's /tmp may be a slow overlay that stalls workers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's documented choice
@@ -124,5 +141,4 @@ def on_starting(server: object) -> None:
     try:
         app_config.check_required(app_config.load_settings())
     except app_config.ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(4)
+        stop(exc)

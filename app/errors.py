@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 TITLES = {
@@ -11,6 +11,7 @@ TITLES = {
     403: "Access denied",
     404: "Page not found",
     405: "Method not allowed",
+    429: "Too many sign-in attempts",
     500: "Something went wrong",
     502: "The sign-in provider misbehaved",
     503: "Service temporarily unavailable",
@@ -31,9 +32,20 @@ class StoreUnavailable(Exception):
     """The session store (Redis, the session folder) did not answer."""
 
 
+def retry_next() -> str:
+    """Where "Try again" should land after signing in: the pending sign-in's `next` (set by the
+    sign-in code), else this request's `next`, checked like /login checks it (a local path only)."""
+    from .auth import safe_next  # here, not at the top: app.auth imports this module
+
+    return safe_next(g.get("signin_next") or request.args.get("next"))
+
+
 def render_error(status: int, message: str, retry: bool = False) -> tuple[str, int]:
+    """The error page, with the request id in small print so a user can quote it to support."""
     title = TITLES.get(status, "Error")
-    return render_template("error.html", status=status, title=title, message=message, retry=retry), status
+    html = render_template("error.html", status=status, title=title, message=message, retry=retry,
+                           retry_next=retry_next() if retry else "/", request_id=g.get("request_id"))
+    return html, status
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from .errors import StoreUnavailable
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
@@ -18,9 +21,11 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """Every dependency a request needs answers; 503 names the one that does not."""
+    """Every dependency a request needs answers; 503 names the one that does not, and only that:
+    the error text (the store's address, its folder) goes to the log, not to whoever asks."""
     try:
         current_app.session_interface.ping()
     except StoreUnavailable as exc:
-        return jsonify(status="unavailable", failed="session_store", detail=str(exc)), 503
+        log.warning("not ready", extra={"event": "not_ready", "reason": f"session_store: {exc}"})
+        return jsonify(status="unavailable", failed="session_store"), 503
     return jsonify(status="ok", session_store=current_app.config["SESSION_TYPE"])

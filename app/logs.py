@@ -14,6 +14,15 @@ EXTRAS = ("event", "sub", "reason", "status")
 # What we accept from X-Request-ID (fullmatch: `$` alone would let a trailing newline through);
 # anything else is replaced, so a client cannot forge log lines or split the response header.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Control characters (C0, DEL, C1) and Unicode's line and paragraph separators: any of them in a
+# value (a provider's `sub`, a reason quoting a response) could end a text line or rewrite a terminal.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(value: object) -> str:
+    """`value` as text that cannot start a new log line: each control character becomes its Python
+    escape (\\n, \\r, \\x1b, \\u2028)."""
+    return CONTROL.sub(lambda match: repr(match[0])[1:-1], str(value))
 
 
 def extra_fields(record: logging.LogRecord) -> dict:
@@ -30,12 +39,17 @@ class RequestIdFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
+    """One line a record: the message and every extra field escaped by one_line(). A traceback
+    follows on lines of its own, each indented, so none of them reads as a record either."""
+
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
         line = f"{self.formatTime(record)} {record.levelname} {record.name} [{request_id}] {record.getMessage()}"
         extras = " ".join(f"{k}={v}" for k, v in extra_fields(record).items())
-        line = f"{line} {extras}" if extras else line
-        return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
+        line = one_line(f"{line} {extras}" if extras else line)
+        if record.exc_info:
+            line += "".join(f"\n    {one_line(part)}" for part in self.formatException(record.exc_info).splitlines())
+        return line
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
@@ -12,11 +15,77 @@ from .auth import refresh_if_needed
 bp = Blueprint("pages", __name__)
 
 
+NAME_LENGTH = 80  # characters of a name in the header and headings
+CLAIM_LENGTH = 200  # characters of one value in the profile's claims table
+
+# Template filters. Every value from the provider may be of any JSON type or size (a name that is
+# a list, a picture that is a number): the templates show provider values only through these.
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(user: object, key: str) -> str:
+    """user[key] when it is a non-blank string, else ""."""
+    value = user.get(key) if isinstance(user, Mapping) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+@bp.app_template_filter("display_name")
+def display_name(user: object, fallback: str = "Signed in") -> str:
+    """The name to show: the provider's name, else the email, else `fallback`."""
+    return shorten(_text(user, "name") or _text(user, "email") or fallback, NAME_LENGTH)
+
+
+@bp.app_template_filter("initials")
+def initials(user: object) -> str:
+    """Up to two initials for the avatar, from the name or the email; "?" without either."""
+    words = (_text(user, "name") or _text(user, "email")).split()
+    return "".join(word[0] for word in words[:2]).upper() or "?"
+
+
+@bp.app_template_filter("picture_url")
+def picture_url(user: object) -> str:
+    """The avatar's address only when it is an https URL (the CSP allows no other); "" draws the initials."""
+    url = _text(user, "picture")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ in the host
+        return ""
+    return url if parts.scheme == "https" and parts.hostname and len(url) <= 2048 else ""
+
+
+@bp.app_template_filter("claim")
+def claim(value: object) -> str:
+    """A claim as text: strings as they are, anything else as compact JSON (true, null, [..], {..}); long values cut."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                                                           default=str)
+    return shorten(text, CLAIM_LENGTH)
+
+
+def _utc(timestamp: object) -> datetime | None:
+    """A Unix time as a UTC datetime; None for anything else (missing, a string, an impossible year)."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float) or not timestamp:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 @bp.app_template_filter("isotime")
-def isotime(timestamp: float | None) -> str:
-    if not timestamp:
-        return "unknown"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def isotime(timestamp: object) -> str:
+    """For people: 2026-12-01 18:40 UTC."""
+    moment = _utc(timestamp)
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "unknown"
+
+
+@bp.app_template_filter("datetime_attr")
+def datetime_attr(timestamp: object) -> str:
+    """For a <time datetime="...">: ISO 8601 in UTC, 2026-12-01T18:40:00Z ("" when there is no time)."""
+    moment = _utc(timestamp)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
 @bp.get("/")
@@ -28,9 +97,8 @@ def home() -> str:
 def profile() -> Response | str:
     if not g.user:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    if not refresh_if_needed():
-        return redirect(url_for("pages.home"))
-    token = session["token"]
+    refresh_if_needed()
+    token = session.get("token") or {}
     idle = current_app.permanent_session_lifetime.total_seconds()
     return render_template(
         "profile.html",
@@ -38,6 +106,7 @@ def profile() -> Response | str:
         scopes=token.get("scope", "").split(),
         token_expires_at=token.get("expires_at"),
         has_refresh_token=bool(token.get("refresh_token")),
+        google_access=bool(token),
         signed_in_at=session["signed_in_at"],
         session_expires_at=min(session["signed_in_at"] + current_app.config["SESSION_ABSOLUTE_LIFETIME"],
                                session["last_seen"] + idle),

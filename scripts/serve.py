@@ -63,8 +63,15 @@ def wait_http(url: str, process: subprocess.Popen | None = None, seconds: float 
     raise RuntimeError(f"nothing answered at {url} within {seconds:.0f} s")
 
 
+def plain_http_env(env: dict[str, str]) -> dict[str, str]:
+    """`make run` serves plain http on localhost, in both modes: bind loopback, and turn the cookie's
+    Secure flag off (a browser would not send it back over http), unless the environment or .env chose."""
+    return {**env, "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE") or "false",
+            "HOST": env.get("HOST") or "127.0.0.1"}
+
+
 def main() -> int:
-    env = {**read_dotenv(), **os.environ}
+    env = plain_http_env({**read_dotenv(), **os.environ})
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"]
     port = env.get("PORT", "8000")
     if env.get("GOOGLE_CLIENT_ID") and env.get("GOOGLE_CLIENT_SECRET"):
@@ -79,8 +86,6 @@ def main() -> int:
             GOOGLE_CLIENT_ID="local-test-client",
             GOOGLE_CLIENT_SECRET=secrets.token_urlsafe(24),
             GOOGLE_SERVER_METADATA_URL=metadata,
-            SESSION_COOKIE_SECURE="false",  # plain http on localhost
-            HOST=env.get("HOST", "127.0.0.1"),
         )
         env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
         env.setdefault("WEB_CONCURRENCY", "2")

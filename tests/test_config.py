@@ -34,12 +34,32 @@ def test_values_are_parsed_from_strings():
     assert settings["TRUSTED_PROXIES"] == 2 and settings["PERMANENT_SESSION_LIFETIME"] == 600
 
 
-@pytest.mark.parametrize(("name", "value"), [("SESSION_COOKIE_SECURE", "maybe"), ("SESSION_TYPE", "filesystem"),
-                                             ("TRUSTED_PROXIES", "-1"), ("PROVIDER_TIMEOUT", "soon"),
-                                             ("LOG_FORMAT", "xml")])
+@pytest.mark.parametrize(("name", "value"), [
+    ("SESSION_COOKIE_SECURE", "maybe"), ("SESSION_TYPE", "filesystem"), ("TRUSTED_PROXIES", "-1"),
+    ("TRUSTED_PROXIES", "one"), ("PROVIDER_TIMEOUT", "soon"), ("LOG_FORMAT", "xml"),
+    ("PERMANENT_SESSION_LIFETIME", "0"), ("PERMANENT_SESSION_LIFETIME", "-60"), ("PERMANENT_SESSION_LIFETIME", "1.5"),
+    ("SESSION_ABSOLUTE_LIFETIME", "0"), ("SESSION_ABSOLUTE_LIFETIME", "week"),
+    *[(name, value) for name in ("PROVIDER_TIMEOUT", "REDIS_TIMEOUT") for value in ("nan", "inf", "-inf", "-5", "0")],
+    ("LOG_LEVEL", "INFOO"), ("LOG_LEVEL", "verbose"), ("LOG_LEVEL", "10"),
+    ("LOGIN_RATE_LIMIT", "lots"), ("LOGIN_RATE_LIMIT", "20/fortnight"), ("LOGIN_RATE_LIMIT", "0/minute"),
+    ("PENDING_SIGNINS_MAX", "0"), ("PENDING_SIGNINS_MAX", "many"),
+])
 def test_malformed_value_names_the_variable(name, value):
-    with pytest.raises(ConfigError, match=name):
+    with pytest.raises(ConfigError, match=f"^{name} is invalid: "):
         load_settings({name: value})
+
+
+def test_new_and_checked_values_are_parsed():
+    settings = load_settings({"LOG_LEVEL": "warning", "PROVIDER_TIMEOUT": "2.5", "REDIS_TIMEOUT": "0.2",
+                              "LOGIN_RATE_LIMIT": "5/minute;100/hour", "PENDING_SIGNINS_MAX": "50",
+                              "SESSION_ABSOLUTE_LIFETIME": "1"})
+    assert settings["LOG_LEVEL"] == "WARNING"
+    assert settings["PROVIDER_TIMEOUT"] == 2.5 and settings["REDIS_TIMEOUT"] == 0.2
+    assert settings["LOGIN_RATE_LIMIT"] == "5/minute;100/hour" and settings["PENDING_SIGNINS_MAX"] == 50
+    assert settings["SESSION_ABSOLUTE_LIFETIME"] == 1
+    defaults = load_settings({})
+    assert defaults["LOGIN_RATE_LIMIT"] == "20/minute" and defaults["PENDING_SIGNINS_MAX"] == 100_000
+    assert defaults["LOG_LEVEL"] == "INFO"
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"])
@@ -68,6 +88,17 @@ def test_wsgi_prints_one_line_without_traceback(missing):
         f"error: {missing} is not set: add it to the environment or to .env (see .env.example)"]
 
 
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "INFOO"), ("PROVIDER_TIMEOUT", "nan"),
+                                             ("PERMANENT_SESSION_LIFETIME", "0")])
+def test_wsgi_names_a_malformed_setting_without_traceback(name, value):
+    env = server_env(GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret", **{name: value})
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 4, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {name} is invalid: ")
+
+
 def test_offline_access_asks_for_refresh_token(make_app, google):
     client = make_app(GOOGLE_OFFLINE_ACCESS=True).test_client()
     location = client.get("/login").location
@@ -87,6 +118,41 @@ def test_gunicorn_stops_with_one_line(tmp_path):
     assert result.returncode == 4
     assert output.count("SECRET_KEY is not set") == 1
     assert "Traceback" not in output and "Booting worker" not in output
+
+
+def run_gunicorn(env_file: str = "", **settings: str) -> subprocess.CompletedProcess:
+    """The Dockerfile's command with a complete configuration plus `settings`; it should stop at start-up."""
+    from .conftest import docker_cmd
+
+    argv = docker_cmd()
+    env = server_env(GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret", PORT="0", HOST="127.0.0.1",
+                     ENV_FILE=env_file, **settings)
+    gunicorn = str(Path(sys.executable).parent / argv[0])
+    return subprocess.run([gunicorn, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+
+
+# gunicorn itself reads WEB_CONCURRENCY from the process environment before it reads gunicorn.conf.py,
+# and stops on a non-number or a negative one with its own line; from .env the value reaches us.
+@pytest.mark.parametrize(("name", "value", "where"), [
+    ("WEB_CONCURRENCY", "0", "environment"), ("WEB_CONCURRENCY", "-1", ".env"), ("WEB_CONCURRENCY", "many", ".env"),
+    ("GUNICORN_THREADS", "0", "environment"), ("GUNICORN_THREADS", "-1", "environment"),
+    ("GUNICORN_THREADS", "four", "environment"), ("GUNICORN_THREADS", "0", ".env"),
+    ("GRACEFUL_TIMEOUT", "soon", "environment"), ("LOG_LEVEL", "loud", "environment"),
+    ("REDIS_TIMEOUT", "inf", ".env"),
+])
+def test_gunicorn_names_a_malformed_setting_with_one_line(tmp_path, name, value, where):
+    """gunicorn's own numbers and the app's settings alike: one `error:` line, exit 4, no worker booted."""
+    if where == ".env":
+        env_file = tmp_path / "bad.env"
+        env_file.write_text(f"{name}={value}\n")
+        result = run_gunicorn(env_file=str(env_file))
+    else:
+        result = run_gunicorn(**{name: value})
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    (error,) = [line for line in output.splitlines() if "error" in line.lower()]
+    assert error.startswith(f"error: {name} is invalid: "), output
+    assert "Traceback" not in output and "Booting worker" not in output, output
 
 
 GUNICORN_SETTINGS = ["PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "FORWARDED_ALLOW_IPS"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 
 import pytest
@@ -145,3 +146,64 @@ def test_gunicorn_text_access_log_has_the_request_id(app_server):
     requests.get(app_server.url + "/healthz", headers={"X-Request-ID": "text-access-1"}, timeout=5)
     text = wait_for_log(app_server, "request_id=text-access-1")
     assert re.search(r'"GET /healthz HTTP/1\.1" 200 .* request_id=text-access-1$', text, re.MULTILINE)
+
+
+# --------------------------------------------------------------------------- hostile values
+
+HOSTILE = "evil\n2026-01-01 00:00:00,000 INFO app.auth [-] forged\r\x1b[31mred\x1b[0m\u2028end"
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \S+ \[[^\]]+\] ")
+
+
+def hostile_record(message: str = "refused %s") -> logging.LogRecord:
+    record = logging.LogRecord("app.auth", logging.WARNING, __file__, 1, message, (HOSTILE,), None)
+    record.sub, record.reason, record.event = HOSTILE, f"provider said {HOSTILE}", "sign_in_refused"
+    record.request_id = "-"
+    return record
+
+
+def test_text_format_escapes_control_characters_in_message_and_fields():
+    from app.logs import TextFormatter
+
+    line = TextFormatter().format(hostile_record())
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\u2028" not in line
+    escaped = r"evil\n2026-01-01 00:00:00,000 INFO app.auth [-] forged\r\x1b[31mred\x1b[0m\u2028end"
+    assert line.endswith(f"refused {escaped} event=sign_in_refused sub={escaped} reason=provider said {escaped}")
+
+
+def test_text_format_indents_a_traceback_that_quotes_a_value():
+    from app.logs import TextFormatter
+
+    try:
+        raise ValueError(HOSTILE)
+    except ValueError:
+        record = hostile_record()
+        record.exc_info = sys.exc_info()
+    first, *rest = TextFormatter().format(record).split("\n")
+    assert LOG_LINE.match(first) and rest and all(line.startswith("    ") for line in rest), rest
+    assert not any("\r" in line or "\x1b" in line for line in rest)
+
+
+def test_json_format_keeps_hostile_values_on_one_line():
+    line = JsonFormatter().format(hostile_record())
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\u2028" not in line
+    entry = json.loads(line)
+    assert entry["sub"] == HOSTILE and entry["message"] == f"refused {HOSTILE}"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_hostile_provider_values_never_start_a_log_line(capsys, make_app, google, log_format):
+    """A sign-in whose sub and name carry newlines and an ANSI escape: every line is still one record."""
+    client = make_app(LOG_FORMAT=log_format).test_client()
+    google.sub = HOSTILE
+    google.userinfo_extra = {"name": HOSTILE}
+    AuthActions(client, google).sign_in()
+    client.get("/profile")
+    client.get("/callback", query_string={"state": HOSTILE, "code": "x", "error": HOSTILE})
+    out = capsys.readouterr().out
+    lines = [line for line in out.split("\n") if line]
+    assert lines and "\r" not in out and "\x1b" not in out and "\u2028" not in out
+    if log_format == "json":
+        assert any(e.get("sub") == HOSTILE for e in json_lines(out)), out
+    else:
+        assert all(LOG_LINE.match(line) for line in lines), lines
+        assert any(r"sub=evil\n2026" in line for line in lines), lines
