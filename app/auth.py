@@ -8,11 +8,12 @@ import time
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuthError
-from flask import Blueprint, Response, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import ValidationError, validate_csrf
 
 from .errors import SignInError
 from .oidc import google, keep_token, provider_errors
-from .sessions import end_session
+from .sessions import drop_google_access, end_session
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ def redirect_uri() -> str:
 @bp.get("/login")
 def login() -> Response:
     next_url = safe_next(request.args.get("next"))
-    if g.user:
-        return redirect(next_url)
+    if g.user and session.get("token"):
+        return redirect(next_url)  # signed in with Google access: nothing to renew
     params = {}
     if current_app.config["GOOGLE_OFFLINE_ACCESS"]:
         params.update(access_type="offline", prompt="consent")  # Google only sends a refresh token then
@@ -59,6 +60,7 @@ def callback() -> Response:
     try:
         with provider_errors():
             pending = client.pending(state)
+            g.signin_next = pending.get("next") if pending else None  # "Try again" keeps it
             error = request.args.get("error")
             if error:
                 raise provider_error(error, request.args.get("error_description"), trusted=pending is not None)
@@ -72,8 +74,7 @@ def callback() -> Response:
             sub = claims["sub"]
             userinfo = client.fetch_userinfo(token, claims)
             check_access(claims)
-    except SignInError as exc:
-        client.framework.clear_state_data(session, state)  # a failed attempt is spent
+    except SignInError as exc:  # the pending sign-in was taken when read: a failed attempt is spent
         log.warning("sign-in refused", extra={"event": "sign_in_refused", "reason": exc.reason, "sub": sub})
         raise
     sign_in(claims, userinfo, token)
@@ -127,32 +128,62 @@ def sign_in(claims: dict, userinfo: dict, token: dict) -> None:
         last_seen=now,
     )
     current_app.session_interface.regenerate(session)
+    current_app.session_interface.write_now(session)  # stored before "signed in" is logged
+
+
+@bp.get("/logout")
+def logout_page() -> str:
+    """A page with the sign-out button, for a bookmarked or typed /logout; it signs nobody out."""
+    return render_template("logout.html")
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    token = session.get("token")
-    if token:
-        try:
-            with provider_errors():
-                google().revoke(token)
-        except SignInError as exc:
-            log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
+    """Ends the session (303), from any page, also when it already expired.
+
+    Exempt from CSRFProtect's blanket check, whose strict Referer rule fails over https on the
+    /callback error page (Referrer-Policy: no-referrer). Checked here instead: a browser's
+    cross-site POST is refused, and a live session needs its CSRF token. With no live session
+    there is nothing to end and nothing is written.
+    """
+    if not same_origin():
+        abort(400, "Sign-out must come from this site.")
     if g.user:
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400, "The sign-out form expired. Please sign out again.")
+        token = session.get("token")
+        if token:
+            try:
+                with provider_errors():
+                    google().revoke(token)
+            except SignInError as exc:
+                log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
         log.info("signed out", extra={"event": "sign_out", "sub": g.user["sub"]})
-    end_session("You have been signed out.")
+        end_session("You have been signed out.")
     return redirect(url_for("pages.home"), code=303)
+
+
+def same_origin() -> bool:
+    """Fetch metadata (Sec-Fetch-Site), else Origin: a browser says when a POST comes from elsewhere."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin in (None, "null") or origin == request.host_url.rstrip("/")
 
 
 REFRESH_MARGIN = 60  # refresh an access token that expires within a minute
 
 
-def refresh_if_needed() -> bool:
-    """Keep the access token fresh; False when the provider refused (the session is then ended)."""
+def refresh_if_needed() -> None:
+    """Keep the access token fresh. A refused refresh (the grant is gone) drops the Google tokens
+    and keeps the user signed in; the pages then offer to renew access."""
     token = session.get("token") or {}
     expires_at = token.get("expires_at")
     if not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
-        return True
+        return
     sub = g.user["sub"] if g.user else None
     try:
         with provider_errors():
@@ -162,11 +193,10 @@ def refresh_if_needed() -> bool:
                 if exc.error not in ("invalid_grant", "invalid_client", "unauthorized_client"):
                     raise
                 extra = {"event": "refresh_refused", "reason": exc.error, "sub": sub}
-                log.warning("token refresh refused", extra=extra)
-                end_session("Your Google access was revoked or has expired. Please sign in again.", "error")
-                return False
-    except SignInError as exc:  # provider down: keep the session, try again on the next page view
+                log.warning("token refresh refused: Google tokens dropped, still signed in", extra=extra)
+                drop_google_access(exc.error)
+                return
+    except SignInError as exc:  # provider down: keep the tokens, try again on the next page view
         log.warning("token refresh failed", extra={"event": "refresh_failed", "reason": exc.reason, "sub": sub})
-        return True
+        return
     log.info("token refreshed", extra={"event": "token_refreshed", "sub": sub})
-    return True

@@ -31,13 +31,12 @@ from joserfc.jws import JWSRegistry
 from .config import GOOGLE_METADATA_URL
 from .errors import SignInError
 from .provider_http import ProviderSession
+from .sessions import PENDING_LIFETIME, save_pending, take_pending
 
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ["RS256"]  # Google signs with RS256; `none` and HMAC must never be accepted
 LEEWAY = 60  # seconds of clock skew tolerated on exp / iat
-PENDING_LIFETIME = 600  # a sign-in must come back within 10 minutes
-MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest dropped first
 METADATA_TTL = 3600  # refetch discovery (and with it the JWKS) hourly
 REVOKE_TIMEOUT = 3.0
 SCOPE = "openid email profile"
@@ -64,25 +63,20 @@ def discovery_issuer(metadata_url: str) -> str:
 
 
 class PendingSignIns(FlaskIntegration):
-    """Authlib's state store, with an expiry that Authlib itself does not check on read."""
+    """Authlib's state store, moved out of the session into sealed one-time records (sessions.py)."""
 
-    expires_in = PENDING_LIFETIME
+    def set_state_data(self, sess: Any, state: str, data: dict) -> None:
+        save_pending(state, data)
 
     def get_state_data(self, sess: Any, state: str | None) -> dict | None:
-        entry = sess.get(f"_state_{self.name}_{state}") if state else None
-        if not isinstance(entry, dict) or entry.get("exp", 0) < time.time():
-            return None
-        return super().get_state_data(sess, state)
+        """Taken from the store once per request (a replay finds nothing), then served from `g`."""
+        taken = g.setdefault("pending_sign_ins", {})
+        if state not in taken:
+            taken[state] = take_pending(state)
+        return taken[state]
 
-    def prune(self, sess: Any) -> None:
-        """Drop expired pending sign-ins and keep the newest few, so no browser grows its record."""
-        prefix = f"_state_{self.name}_"
-        now = time.time()
-        entries = sorted((sess[k].get("exp", 0), k) for k in sess if k.startswith(prefix))
-        expired = [k for exp, k in entries if exp < now]
-        live = [k for exp, k in entries if exp >= now]
-        for key in expired + live[: max(0, len(live) - MAX_PENDING + 1)]:
-            sess.pop(key)
+    def clear_state_data(self, sess: Any, state: str | None) -> None:
+        """Nothing left to clear: reading the record deleted it."""
 
 
 class GoogleClient(FlaskOAuth2App):
@@ -145,7 +139,6 @@ class GoogleClient(FlaskOAuth2App):
         cost three times the store write it needs (docs/benchmarks.md). Same parameters, our
         security ones last so that `params` cannot replace them; the same data kept for /callback.
         """
-        self.framework.prune(session)
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)  # RFC 7636 4.1: 43-128 unreserved characters (64 here)
         challenge = create_s256_code_challenge(verifier)
@@ -158,6 +151,7 @@ class GoogleClient(FlaskOAuth2App):
         return add_params_to_uri(endpoint, query)
 
     def pending(self, state: str | None) -> dict | None:
+        """This browser's pending sign-in for `state`, taken from the store: it is single use."""
         return self.framework.get_state_data(session, state)
 
     def authorize_access_token(self, **kwargs: Any) -> dict:

@@ -1,172 +1,190 @@
-"""Server-side sessions: Flask-Session's cachelib and Redis stores, hardened.
+"""Server-side sessions on Flask-Session, sealed, and pending sign-ins beside them.
 
-Additions over Flask-Session, each for a reason:
-- a record with nobody signed in (a pending sign-in, a flash) lives 10 minutes, not 8 hours,
-  and the file store sweeps expired records, so anonymous traffic cannot grow the store;
-- the file store never evicts (cachelib's threshold would delete live sign-ins);
-- a store that does not answer gives a 503 page, and /healthz, /readyz and static files never
-  touch it;
-- idle and absolute lifetimes, with the idle clock written at most once a minute so that
-  a page view costs one store read, not a read and a write.
+The cookie carries `id.secret`: the id names the record in the store, the secret opens it
+(app/store.py). What Flask-Session's interfaces get from us, each for a reason:
+- its backend hooks (`_retrieve_session_data`, `_upsert_session`, `_delete_session`) seal and open
+  records and write them conditionally: a session that was ended (sign-out, expiry) is never
+  written back by a request that loaded it earlier, and that request sets no cookie;
+- a record with nobody signed in (a flash message) lives 10 minutes, a signed-in one until its
+  idle or absolute lifetime ends, whichever is first;
+- a store that does not answer gives a 503 page; /healthz, /readyz and static files never touch it;
+- the idle clock is written at most once a minute, so a page view costs one store read.
+
+Pending sign-ins are not in the session: each has its own record and its own cookie, so two tabs
+that start signing in at the same moment both finish, and an anonymous /login writes one small
+record that the PENDING_SIGNINS_MAX cap bounds.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import struct
+import re
 import time
 from datetime import timedelta
 from typing import Any
 
-import redis
-from cachelib.file import FileSystemCache
-from flask import Flask, Request, current_app, flash, g, session
+from flask import Flask, Request, Response, after_this_request, current_app, flash, g, request, session
+from flask.sessions import SessionMixin
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
-from .errors import StoreUnavailable
-from .oidc import PENDING_LIFETIME
+from .errors import SignInError, StoreUnavailable
+from .store import Records, Sealer, digest, namespace, new_secret, open_records
 
 log = logging.getLogger(__name__)
 
 SESSIONLESS_PATHS = ("/healthz", "/readyz", "/static/")
 TOUCH_INTERVAL = 60  # seconds between writes of the idle clock
-SWEEP_INTERVAL = 60  # seconds between sweeps of expired files, per process
+PENDING_LIFETIME = 600  # a sign-in must come back within 10 minutes
+MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest dropped first
+COOKIE_VALUE = re.compile(r"([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})")
 
 
-class _HardenedStore:
-    store_errors: tuple[type[Exception], ...] = ()
+class SealedSessions:
+    """Mixed in before a Flask-Session interface: its hooks, over sealed conditional records."""
+
+    records: Records
+    sealer: Sealer
+    key_prefix: str
+    session_class: Any
+    permanent: bool
+
+    # -- Flask-Session's backend hooks (tests/test_store_contract.py pins how Flask-Session calls them)
+
+    def _generate_sid(self, session_id_length: int) -> str:
+        return f"{new_secret()}.{new_secret()}"
+
+    def _split(self, store_id: str) -> tuple[str, str] | None:
+        match = COOKIE_VALUE.fullmatch(store_id.removeprefix(self.key_prefix))
+        return (self.key_prefix + match[1], match[2]) if match else None
+
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
+        parts = self._split(store_id)
+        if parts is None:
+            return None  # not a cookie we issued
+        key, secret = parts
+        blob = self.records.get(key)
+        return None if blob is None else self.sealer.open(self.sealer.key(secret), blob, key)
+
+    def _upsert_session(self, session_lifetime: timedelta, sess: Any, store_id: str) -> None:
+        key, secret = self._split(store_id) or ("", "")
+        blob = self.sealer.seal(self.sealer.key(secret), dict(sess), key)
+        sess.saved = self.records.put(key, blob, record_lifetime(sess), exists=sess.stored)
+
+    def _delete_session(self, store_id: str) -> None:
+        parts = self._split(store_id)
+        if parts:
+            self.records.delete(parts[0])
+
+    # -- Flask's SessionInterface
 
     def open_session(self, app: Flask, request: Request) -> Any:
         if request.path.startswith(SESSIONLESS_PATHS):
-            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            return self.fresh()
         try:
-            return super().open_session(app, request)
-        except self.store_errors as exc:
-            log.warning("session store unavailable: %s", exc)
-            broken = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
-            broken.unavailable = True  # check_session() turns this into a 503 page
-            return broken
+            sess = super().open_session(app, request)  # type: ignore[misc]
+        except self.records.store_errors as exc:
+            log.warning("session store unavailable: %s", type(exc).__name__)
+            sess = self.fresh()
+            sess.unavailable = True  # check_session() turns this into a 503 page
+            return sess
+        sess.stored = sess.sid == request.cookies.get(app.config["SESSION_COOKIE_NAME"])
+        return sess
 
-    def save_session(self, app: Flask, sess: Any, response: Any) -> None:
+    def fresh(self) -> Any:
+        sess = self.session_class(sid=self._generate_sid(0), permanent=self.permanent)
+        sess.stored = False
+        return sess
+
+    def save_session(self, app: Flask, sess: Any, response: Response) -> None:
+        """Flask-Session's, except that a refused write (the session ended meanwhile) sets no cookie."""
         if getattr(sess, "unavailable", False):
             return
+        name, domain, path = app.config["SESSION_COOKIE_NAME"], self.get_cookie_domain(app), self.get_cookie_path(app)
+        store_id = self.key_prefix + sess.sid
+        if sess.accessed:
+            response.vary.add("Cookie")
         try:
-            super().save_session(app, sess, response)
-        except self.store_errors as exc:
-            raise StoreUnavailable(str(exc)) from None
+            if not sess:
+                if sess.modified:
+                    if sess.stored:
+                        self._delete_session(store_id)
+                    response.delete_cookie(name, domain=domain, path=path)
+                return
+            if sess.modified:
+                self._upsert_session(app.permanent_session_lifetime, sess, store_id)
+            elif not getattr(sess, "written_now", False):
+                return
+        except self.records.store_errors as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        if not sess.saved:
+            log.info("late write refused: the session ended meanwhile", extra={"event": "session_write_refused"})
+            return
+        response.set_cookie(name, sess.sid, expires=self.get_expiration_time(app, sess), httponly=True,
+                            domain=domain, path=path, secure=self.get_cookie_secure(app),
+                            samesite=self.get_cookie_samesite(app))
+
+    def write_now(self, sess: Any) -> None:
+        """Store the session before the view goes on (sign-in logs only a stored session); the
+        response then only sets the cookie."""
+        try:
+            self._upsert_session(current_app.permanent_session_lifetime, sess, self.key_prefix + sess.sid)
+        except self.records.store_errors as exc:
+            sess.unavailable = True  # the error page does not try to store it again
+            raise StoreUnavailable(type(exc).__name__) from None
+        sess.stored, sess.modified, sess.written_now = True, False, True
 
     def regenerate(self, sess: Any) -> None:
-        """Called from views (sign-in, sign-out): a store that fails there is a 503 too, not a 500."""
+        """A new id and secret; the old record is deleted. Called from views (sign-in, sign-out)."""
         try:
-            super().regenerate(sess)
-        except self.store_errors as exc:
-            raise StoreUnavailable(str(exc)) from None
-
-    def _upsert_session(self, session_lifetime: timedelta, sess: Any, store_id: str) -> None:
-        if "user" not in sess:
-            session_lifetime = min(session_lifetime, timedelta(seconds=PENDING_LIFETIME))
-        super()._upsert_session(session_lifetime, sess, store_id)
+            if sess.stored:
+                self._delete_session(self.key_prefix + sess.sid)
+        except self.records.store_errors as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        sess.sid = self._generate_sid(0)
+        sess.stored = False
+        sess.modified = True
 
     def ping(self) -> None:
         """Raise when the store cannot serve sessions; used by /readyz."""
-        raise NotImplementedError
-
-
-class SessionFolder(FileSystemCache):
-    """cachelib logs a failed write and returns False; we want the 503 page instead."""
-
-    def set(self, key: str, value: Any, timeout: Any = None, mgmt_element: bool = False) -> bool:
-        if not super().set(key, value, timeout, mgmt_element):
-            raise OSError(f"could not write to the session folder {self._path}")
-        return True
-
-    def remove_expired(self, now: float, shortest_lifetime: float) -> None:
-        """cachelib's expiry scan (`_remove_expired`), without opening files too young to expire.
-
-        Every record lives at least `shortest_lifetime` from its write, its file's mtime: younger
-        files are only stat()ed. The scan runs inside a request; with 26,000 pending sign-ins in
-        the folder cachelib's version took 0.5 s (over 1 s under load, past wrk's timeout).
-        """
-        cutoff = now - shortest_lifetime
-        with os.scandir(self._path) as entries:
-            for entry in entries:
-                if entry.name.endswith(self._fs_transaction_suffix):
-                    continue
-                try:
-                    if entry.stat().st_mtime > cutoff:
-                        continue
-                    with open(entry.path, "rb") as handle:
-                        expires = struct.unpack("I", handle.read(4))[0]  # cachelib's header
-                    if expires != 0 and expires < now:
-                        os.remove(entry.path)
-                except (OSError, struct.error):  # gone meanwhile, or half-written: the next sweep sees it
-                    continue
-
-
-class FileStore(_HardenedStore, CacheLibSessionInterface):
-    """One folder shared by every worker on the host."""
-
-    store_errors = (OSError,)
-    _last_sweep = 0.0
-
-    def _upsert_session(self, session_lifetime: timedelta, sess: Any, store_id: str) -> None:
-        if "user" not in sess:
-            self._sweep()
-        super()._upsert_session(session_lifetime, sess, store_id)
-
-    def _sweep(self) -> None:
-        now = time.time()
-        if now - self._last_sweep >= SWEEP_INTERVAL:
-            self._last_sweep = now
-            shortest = min(PENDING_LIFETIME, current_app.permanent_session_lifetime.total_seconds())
-            self.cache.remove_expired(now, shortest)
-
-    def ping(self) -> None:
-        path = self.cache._path
-        if not (os.path.isdir(path) and os.access(path, os.W_OK)):
-            raise StoreUnavailable(f"session folder {path} is not writable")
-
-
-class RedisStore(_HardenedStore, RedisSessionInterface):
-    """Shared by every instance: any instance can serve any request."""
-
-    store_errors = (redis.RedisError,)
-
-    def ping(self) -> None:
         try:
-            self.client.ping()
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"redis: {exc}") from None
+            self.records.ping()
+        except self.records.store_errors as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
 
 
-def make_redis(url: str, timeout: float) -> redis.Redis:
-    """Short timeouts and a single retry: a dead Redis costs a request about a second, not minutes.
+class FileStore(SealedSessions, CacheLibSessionInterface):
+    """Files in one folder shared by every worker on the host (SESSION_TYPE=cachelib)."""
 
-    No `health_check_interval`: its PING before a command on an idle connection has its own
-    timeout and retry, which doubled the worst case under a hung Redis to over 2 s. A connection
-    left stale by a Redis restart is still replaced: the pool checks it on checkout, and the retry
-    reconnects.
-    """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 1),
-    )
+
+class RedisStore(SealedSessions, RedisSessionInterface):
+    """Shared by every instance: any instance can serve any request (SESSION_TYPE=redis)."""
+
+
+def record_lifetime(sess: SessionMixin) -> int:
+    """Seconds the store keeps this record: anonymous 10 minutes; signed in, until idle or absolute end."""
+    if "user" not in sess:
+        return PENDING_LIFETIME
+    config = current_app.config
+    idle = int(current_app.permanent_session_lifetime.total_seconds())
+    absolute_end = sess.get("signed_in_at", 0) + config["SESSION_ABSOLUTE_LIFETIME"]
+    return max(1, min(idle, int(absolute_end - time.time())))
 
 
 def init_sessions(app: Flask) -> None:
     config = app.config
-    options = {"key_prefix": "session:", "use_signer": False, "permanent": True, "sid_length": 32}
+    config.setdefault("SESSION_CACHELIB_DIR", None)
+    config["SESSION_CACHELIB_DIR"] = config["SESSION_CACHELIB_DIR"] or str(app.instance_path) + "/sessions"
+    space = namespace(config["GOOGLE_CLIENT_ID"])
+    records = open_records(config, space, PENDING_LIFETIME)
+    options = {"key_prefix": f"session:{space}:", "use_signer": False, "permanent": True}
     if config["SESSION_TYPE"] == "redis":
-        config["SESSION_REDIS"] = make_redis(config["REDIS_URL"], config["REDIS_TIMEOUT"])
-        app.session_interface = RedisStore(app, client=config["SESSION_REDIS"], **options)
+        interface: SealedSessions = RedisStore(app, client=records.client, **options)  # type: ignore[attr-defined]
     else:
-        folder = config["SESSION_CACHELIB_DIR"] or os.path.join(app.instance_path, "sessions")
-        config["SESSION_CACHELIB"] = SessionFolder(folder, threshold=0, default_timeout=0)
-        app.session_interface = FileStore(app, client=config["SESSION_CACHELIB"], **options)
+        interface = FileStore(app, client=records, **options)
+    interface.records = records
+    interface.sealer = Sealer(config["SECRET_KEY"], space)
+    app.session_interface = interface  # type: ignore[assignment]
     app.before_request(check_session)
 
 
@@ -192,8 +210,91 @@ def check_session() -> None:
 
 
 def end_session(message: str, category: str = "info") -> None:
-    """Empty the session, leave a message, and move what is left to a new id: the old cookie
-    then points at nothing."""
+    """Delete the record, leave a message under a new id: the old cookie then opens nothing, and
+    no request that loaded the old record can write it back (store.py's conditional writes)."""
     session.clear()
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
     flash(message, category)
-    current_app.session_interface.regenerate(session)
+
+
+def drop_google_access(reason: str) -> None:
+    """The grant is gone (a refused refresh): the user stays signed in, without Google tokens."""
+    session.pop("token", None)
+    session["google_access_ended"] = reason
+
+
+# --------------------------------------------------------------------------- pending sign-ins
+
+
+def _interface() -> SealedSessions:
+    return current_app.session_interface  # type: ignore[return-value]
+
+
+def pending_cookie(state: str) -> str:
+    """One cookie per pending sign-in, named after its state: parallel sign-ins do not collide."""
+    return f"{current_app.config['SESSION_COOKIE_NAME']}_signin_{state[:12]}"
+
+
+def _pending_cookies() -> list[tuple[int, str, str]]:
+    """This browser's pending sign-ins as (issued, cookie name, secret), oldest first."""
+    prefix = f"{current_app.config['SESSION_COOKIE_NAME']}_signin_"
+    found = []
+    for name, value in request.cookies.items():
+        issued, _, secret = value.partition(".")
+        if name.startswith(prefix) and issued.isdigit() and secret:
+            found.append((int(issued), name, secret))
+    return sorted(found)
+
+
+def _set_cookie(name: str, value: str, max_age: int) -> None:
+    config = current_app.config
+
+    @after_this_request
+    def set_it(response: Response) -> Response:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, secure=config["SESSION_COOKIE_SECURE"],
+                            samesite="Lax", path="/")
+        return response
+
+
+def save_pending(state: str, data: dict) -> None:
+    """Keep what /callback needs (nonce, PKCE verifier, redirect URI, next), sealed by a cookie secret.
+
+    Past PENDING_SIGNINS_MAX pending records in the whole store: 503, nothing written.
+    """
+    interface = _interface()
+    records = interface.records
+    for _, name, secret in _pending_cookies()[: -MAX_PENDING + 1 or None]:  # keep the newest few
+        records.take_pending(records.pending_key(digest(secret)))
+        _set_cookie(name, "", 0)
+    secret = new_secret()
+    key = records.pending_key(digest(secret))
+    blob = interface.sealer.seal(interface.sealer.key(secret), {"state": state, "data": data}, key)
+    try:
+        added = records.add_pending(key, blob, PENDING_LIFETIME, current_app.config["PENDING_SIGNINS_MAX"])
+    except records.store_errors as exc:
+        raise StoreUnavailable(type(exc).__name__) from None
+    if not added:
+        raise SignInError(503, "Too many sign-ins are in progress right now. Please try again in a few minutes.",
+                          "pending sign-in cap reached")
+    _set_cookie(pending_cookie(state), f"{int(time.time())}.{secret}", PENDING_LIFETIME)
+
+
+def take_pending(state: str | None) -> dict | None:
+    """The pending sign-in this browser started with `state`, once: it is deleted as it is read."""
+    if not state:
+        return None
+    name = pending_cookie(state)
+    _, _, secret = request.cookies.get(name, "").partition(".")
+    if not secret:
+        return None
+    _set_cookie(name, "", 0)  # spent, whatever happens next
+    interface = _interface()
+    key = interface.records.pending_key(digest(secret))
+    try:
+        blob = interface.records.take_pending(key)
+    except interface.records.store_errors as exc:
+        raise StoreUnavailable(type(exc).__name__) from None
+    entry = None if blob is None else interface.sealer.open(interface.sealer.key(secret), blob, key)
+    if not entry or entry.get("state") != state:
+        return None
+    return entry["data"]

@@ -13,10 +13,11 @@ import subprocess
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
-import msgspec
 import requests
 
-from .conftest import ROOT, free_port, serve, wait_http
+from app.store import Sealer, namespace
+
+from .conftest import E2E_SECRET_KEY, ROOT, free_port, serve, wait_http
 
 TIMEOUT = 15  # per HTTP call made by a test; every server under test answers well within it
 
@@ -108,10 +109,19 @@ class Browser:
         return self.post(f"{base}/logout", data={"csrf_token": token})
 
 
-def stored_session(redis_client, sid: str) -> dict | None:
-    """Flask-Session's record for a session id (msgpack), as the app stores it."""
-    raw = redis_client.get(f"session:{sid}")
-    return None if raw is None else msgspec.msgpack.decode(raw)
+def stored_session(redis_client, cookie: str, client_id: str, secret_key: str = E2E_SECRET_KEY) -> dict | None:
+    """The session record a cookie (`id.secret`) opens in Redis, unsealed as the app does it."""
+    space = namespace(client_id)
+    session_id, _, secret = cookie.partition(".")
+    key = f"session:{space}:{session_id}"
+    raw = redis_client.get(key)
+    sealer = Sealer(secret_key, space)
+    return None if raw is None else sealer.open(sealer.key(secret), raw, key)
+
+
+def session_key(cookie: str, client_id: str) -> str:
+    """The Redis key of a session cookie's record."""
+    return f"session:{namespace(client_id)}:{cookie.partition('.')[0]}"
 
 
 def redis_pair(gunicorn_factory, redis_server, provider, name: str) -> tuple:

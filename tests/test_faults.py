@@ -160,8 +160,9 @@ def test_provider_hung_gives_error_page_within_10_seconds(server, provider_back)
     assert Browser().get(f"{server.url}/healthz").status_code == 200
 
 
-def test_store_failure_during_sign_in_is_a_503_not_a_500(make_app, google, redis_server, monkeypatch):
-    """Redis can fail between reading the session and replacing it at sign-in (regenerate)."""
+def test_store_failure_during_sign_in_is_a_503_not_a_500(make_app, google, redis_server, monkeypatch, caplog):
+    """Redis can fail between taking the pending sign-in and storing the new session: a 503,
+    nobody signed in, and no "signed in" line in the log."""
     from .conftest import AuthActions
 
     app = make_app(SESSION_TYPE="redis", REDIS_URL=redis_server.url)
@@ -171,10 +172,13 @@ def test_store_failure_during_sign_in_is_a_503_not_a_500(make_app, google, redis
     def broken(*args, **kwargs):
         raise redis.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(app.session_interface.client, "delete", broken)
+    monkeypatch.setattr(app.session_interface.client, "set", broken)
     response = auth.callback(params)
     assert response.status_code == 503
     assert STORE_DOWN in response.get_data(as_text=True)
+    assert not any(getattr(r, "event", None) == "sign_in" for r in caplog.records)
+    monkeypatch.undo()
+    assert auth.client.get("/profile").status_code == 302
 
 
 def test_provider_stopped_gives_error_page_and_signed_in_users_carry_on(server, provider_back):
@@ -201,7 +205,7 @@ def test_hung_redis_costs_a_request_at_most_about_a_second(redis_back):
     import os
     import signal
 
-    from app.sessions import make_redis
+    from app.store import make_redis
 
     client = make_redis(redis_back.url, 0.5)
     client.set("probe", "1")

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from app.oidc import google as google_client
 
+from .conftest import pending_record
+
 
 def query(location: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(location).query)
@@ -19,9 +21,7 @@ def test_url_and_pending_sign_in_agree(app, client, google):
     params = query(location)
     assert all(len(v) == 1 for v in params.values()), params
     params = {k: v[0] for k, v in params.items()}
-    with client.session_transaction() as sess:
-        entry = sess[f"_state_google_{params['state']}"]
-    data = entry["data"]
+    data = pending_record(app, client, params["state"])["data"]
     verifier = data["code_verifier"]
     assert 43 <= len(verifier) <= 128 and set(verifier) <= set(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")

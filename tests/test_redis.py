@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from .servers import Browser, redis_pair, stored_session
+from .servers import Browser, redis_pair, session_key, stored_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -43,7 +43,7 @@ def test_sign_in_on_one_instance_profile_and_sign_out_on_the_other(pair, redis_s
     back = user.authorize(a.url, "ada@example.com")
     assert user.callback(back, b.url).status_code == 302
     sid = user.sid
-    assert sid and stored_session(redis_store, sid)["user"]["email"] == "ada@example.com"
+    assert sid and stored_session(redis_store, sid, "redis-client")["user"]["email"] == "ada@example.com"
 
     for server in (a, b):
         page = user.get(f"{server.url}/profile")
@@ -53,7 +53,7 @@ def test_sign_in_on_one_instance_profile_and_sign_out_on_the_other(pair, redis_s
     # The sign-out form comes from B, the POST goes to A.
     out = user.logout(a.url, token_from=b.url)
     assert out.status_code == 303
-    assert stored_session(redis_store, sid) is None  # the old id points at nothing, on every instance
+    assert stored_session(redis_store, sid, "redis-client") is None  # the old id points at nothing, on every instance
     for server in (a, b):
         response = user.get(f"{server.url}/profile")
         assert response.status_code == 302 and "/login" in response.headers["Location"], server.url
@@ -72,14 +72,14 @@ def test_offline_access_and_refresh_token_stays_server_side(pair, redis_store):
 
     back = user.authorize(a.url, "grace@example.com")
     signed_in = user.callback(back, b.url)
-    token = stored_session(redis_store, user.sid)["token"]
+    token = stored_session(redis_store, user.sid, "redis-client")["token"]
     assert token["refresh_token"] and token["access_token"]
     page = user.get(f"{a.url}/profile")
     assert "held server-side" in page.text
     for response in (signed_in, page):
         exposed = response.text + str(response.headers)
         assert token["refresh_token"] not in exposed and token["access_token"] not in exposed
-    assert user.sid == user.http.cookies.get("session") and len(user.sid) < 64  # the cookie is only an id
+    assert user.sid == user.http.cookies.get("session") and len(user.sid) == 87  # only an id and its secret
 
 
 def test_redis_record_expires_on_its_own(pair, redis_store):
@@ -87,9 +87,10 @@ def test_redis_record_expires_on_its_own(pair, redis_store):
     a, _ = pair
     user = Browser()
     user.get(f"{a.url}/login")
-    assert 0 < redis_store.ttl(f"session:{user.sid}") <= 600
+    pending = [key for key in redis_store.scan_iter("pending:*") if key.count(b":") == 2]
+    assert pending and all(0 < redis_store.ttl(key) <= 600 for key in pending)
     user.sign_in(a.url, "ttl@example.com")
-    assert 600 < redis_store.ttl(f"session:{user.sid}") <= 8 * 3600
+    assert 600 < redis_store.ttl(session_key(user.sid, "redis-client")) <= 8 * 3600
 
 
 def test_load_100_users_across_both_instances(pair):

@@ -1,0 +1,326 @@
+"""Where sessions and pending sign-ins live: sealed records, in a folder or in Redis.
+
+The store holds ciphertext only. Each record is sealed (AES-256-GCM) under a key derived from a
+secret that only the browser holds, in its cookie, so a copy of the store (a backup, a shared
+Redis, a misconfigured ACL) opens nothing: no token, email, name or claim is readable in it.
+
+Writes are conditional, so a record that was deleted (sign-out, expiry) stays deleted: a request
+that loaded it earlier can only update a record that still exists (`exists=True`, Redis `SET XX`),
+and a new record is only created where none is (`exists=False`, Redis `SET NX`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+import redis
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+VERSION = b"\x01"
+NONCE_SIZE = 12
+
+
+def namespace(client_id: str) -> str:
+    """One deployment's key space: two deployments sharing a store never see each other's records."""
+    return hashlib.sha256(f"flask-google-signin|{client_id}".encode()).hexdigest()[:16]
+
+
+class Sealer:
+    """Authenticated encryption of one record with its own key.
+
+    key = HKDF-SHA256(ikm = the browser's secret, salt = SECRET_KEY, info = deployment namespace).
+    The record's store key is the associated data, so a record moved to another key does not open.
+    """
+
+    def __init__(self, secret_key: str, space: str) -> None:
+        self.salt = hashlib.sha256(secret_key.encode()).digest()
+        self.info = f"flask-google-signin record v1|{space}".encode()
+        self.encode = msgspec.json.Encoder().encode  # JSON: integers of any size round-trip
+        self.decode = msgspec.json.Decoder(dict).decode
+
+    def key(self, secret: str) -> AESGCM:
+        material = HKDF(hashes.SHA256(), 32, self.salt, self.info).derive(secret.encode())
+        return AESGCM(material)
+
+    def seal(self, key: AESGCM, data: dict, aad: str) -> bytes:
+        nonce = os.urandom(NONCE_SIZE)
+        return VERSION + nonce + key.encrypt(nonce, self.encode(data), aad.encode())
+
+    def open(self, key: AESGCM, blob: bytes, aad: str) -> dict | None:
+        """The record, or None when it was altered, sealed for another key, or is not ours."""
+        if not blob.startswith(VERSION) or len(blob) < 1 + NONCE_SIZE + 16:
+            return None
+        nonce, body = blob[1 : 1 + NONCE_SIZE], blob[1 + NONCE_SIZE :]
+        try:
+            return self.decode(key.decrypt(nonce, body, aad.encode()))
+        except (InvalidTag, msgspec.DecodeError):
+            return None
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe: a session id or the secret that opens its record."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(value: str) -> str:
+    """A store key for a capability (a pending sign-in's secret): it addresses, never opens."""
+    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=").decode()
+
+
+class Records(Protocol):
+    """What the session interface needs from a store; both stores below implement it."""
+
+    store_errors: tuple[type[Exception], ...]
+
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool: ...
+    def take_pending(self, key: str) -> bytes | None: ...
+    def ping(self) -> None: ...
+
+
+class RedisRecords:
+    """Redis: one string per record, expiring by TTL; pending sign-ins also counted in a sorted set."""
+
+    store_errors: tuple[type[Exception], ...] = (redis.RedisError,)
+
+    # KEYS: the pending index, the record. ARGV: now, expiry, cap, blob, ttl, member.
+    ADD_PENDING = """
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+    redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+    return 1
+    """
+
+    def __init__(self, client: redis.Redis, space: str) -> None:
+        self.client = client
+        # A hash tag keeps the pending index and its records in one Redis Cluster slot.
+        self.pending_index = f"pending:{{{space}}}"
+        self._add_pending = client.register_script(self.ADD_PENDING)
+
+    def get(self, key: str) -> bytes | None:
+        return self.client.get(key)
+
+    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool:
+        return bool(self.client.set(key, blob, ex=max(1, ttl), xx=exists, nx=not exists))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(key)
+
+    def pending_key(self, name: str) -> str:
+        return f"{self.pending_index}:{name}"
+
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
+        now = time.time()
+        args = [now, now + ttl, cap, blob, ttl, key]
+        return bool(self._add_pending(keys=[self.pending_index, key], args=args))
+
+    def take_pending(self, key: str) -> bytes | None:
+        """Atomic: of two requests with the same state, one gets the record, the other nothing."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.getdel(key)
+            pipe.zrem(self.pending_index, key)
+            blob, _ = pipe.execute()
+        return blob
+
+    def ping(self) -> None:
+        self.client.ping()
+
+
+class FolderRecords:
+    """Files on one host, shared by its workers: an 8-byte expiry header, then the sealed bytes.
+
+    Nothing here unpickles: a file holds bytes that only the sealer interprets. Conditional writes
+    hold an exclusive lock on the file, which deletion also takes, so a delete and a late update
+    cannot interleave: an update finds the file unlinked (or gone) and refuses.
+    """
+
+    store_errors: tuple[type[Exception], ...] = (OSError,)
+    SWEEP_INTERVAL = 60  # seconds between sweeps of expired session files, per process
+    COUNT_INTERVAL = 1.0  # seconds between recounts of pending sign-ins, per process
+
+    def __init__(self, folder: str, shortest_lifetime: int, pending_lifetime: int) -> None:
+        self.sessions = Path(folder)
+        self.pending = self.sessions / "pending"
+        self.shortest_lifetime = shortest_lifetime
+        self.pending_lifetime = pending_lifetime
+        self._last_sweep = 0.0
+        self._counted_at = 0.0
+        self._pending_count = 0
+
+    def ensure(self) -> None:
+        self.pending.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str, folder: Path | None = None) -> Path:
+        return (folder or self.sessions) / hashlib.sha256(key.encode()).hexdigest()
+
+    @staticmethod
+    def _live(data: bytes) -> bytes | None:
+        if len(data) < 8 or int.from_bytes(data[:8], "big") < time.time():
+            return None
+        return data[8:]
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            with open(self._path(key), "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_SH)  # never a half-written record
+                return self._live(handle.read())
+        except FileNotFoundError:
+            return None
+
+    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool:
+        payload = int(time.time() + ttl).to_bytes(8, "big") + blob
+        path = self._path(key)
+        if not exists:
+            self._sweep()
+            return self._create(path, payload)
+        try:
+            handle = open(path, "r+b")  # closed by the `with` below, after the lock
+        except FileNotFoundError:
+            return False  # deleted meanwhile: stays deleted
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if os.fstat(handle.fileno()).st_nlink == 0 or self._live(handle.read(8)) is None:
+                return False  # deleted or expired while we waited
+            handle.seek(0)
+            handle.truncate()
+            handle.write(payload)
+        return True
+
+    @staticmethod
+    def _create(path: Path, payload: bytes) -> bool:
+        """Written whole under a temporary name, then linked: the record appears complete, or not at all."""
+        temporary = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        temporary.write_bytes(payload)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink()
+        return True
+
+    def delete(self, key: str) -> None:
+        self._unlink_locked(self._path(key))
+
+    @staticmethod
+    def _unlink_locked(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            os.unlink(path)
+
+    def pending_key(self, name: str) -> str:
+        return f"pending:{name}"
+
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
+        """At most `cap` pending files. The count is exact within a process and recounted from the
+        folder each second, so several workers overshoot by at most their sign-ins of one second."""
+        now = time.time()
+        if now - self._counted_at >= self.COUNT_INTERVAL:
+            self._counted_at = now
+            self._pending_count = self._sweep_pending(now)
+        if self._pending_count >= cap:
+            return False
+        payload = int(now + ttl).to_bytes(8, "big") + blob
+        if not self._create(self._path(key, self.pending), payload):
+            return False
+        self._pending_count += 1
+        return True
+
+    def take_pending(self, key: str) -> bytes | None:
+        """Atomic: the rename succeeds for one request only; a replay finds nothing."""
+        path = self._path(key, self.pending)
+        taken = path.with_name(f"{path.name}.{secrets.token_hex(4)}.taken")
+        try:
+            os.rename(path, taken)
+        except FileNotFoundError:
+            return None
+        self._pending_count = max(0, self._pending_count - 1)
+        try:
+            return self._live(taken.read_bytes())
+        finally:
+            taken.unlink()
+
+    def _sweep_pending(self, now: float) -> int:
+        """Remove pending files past their lifetime (all share one, so the mtime says it); count the rest."""
+        cutoff, count = now - self.pending_lifetime, 0
+        with os.scandir(self.pending) as entries:
+            for entry in entries:
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                    else:
+                        count += 1
+                except FileNotFoundError:
+                    continue
+        return count
+
+    def _sweep(self) -> None:
+        """Remove expired session files, once a minute per process, opening only files old enough."""
+        now = time.time()
+        if now - self._last_sweep < self.SWEEP_INTERVAL:
+            return
+        self._last_sweep = now
+        cutoff = now - self.shortest_lifetime
+        with os.scandir(self.sessions) as entries:
+            for entry in entries:
+                if not entry.is_file():
+                    continue
+                try:
+                    if entry.stat().st_mtime > cutoff:
+                        continue
+                    if entry.name.endswith(".tmp"):
+                        os.unlink(entry.path)  # left by a crashed writer
+                        continue
+                    with open(entry.path, "rb") as handle:
+                        expired = self._live(handle.read(8)) is None
+                    if expired:
+                        self._unlink_locked(Path(entry.path))
+                except OSError:  # gone meanwhile: the next sweep sees the rest
+                    continue
+
+    def ping(self) -> None:
+        if not (self.sessions.is_dir() and os.access(self.sessions, os.W_OK)):
+            raise OSError("the session folder is not writable")
+
+
+def open_records(config: dict[str, Any], space: str, pending_lifetime: int) -> Records:
+    """The store SESSION_TYPE names, with its client built from the settings."""
+    if config["SESSION_TYPE"] == "redis":
+        return RedisRecords(make_redis(config["REDIS_URL"], config["REDIS_TIMEOUT"]), space)
+    folder = config["SESSION_CACHELIB_DIR"]
+    shortest = min(pending_lifetime, int(config["PERMANENT_SESSION_LIFETIME"]))
+    records = FolderRecords(folder, shortest, pending_lifetime)
+    records.ensure()
+    return records
+
+
+def make_redis(url: str, timeout: float) -> redis.Redis:
+    """Short timeouts and a single retry: a dead Redis costs a request about a second, not minutes.
+
+    No `health_check_interval`: its PING before a command on an idle connection has its own
+    timeout and retry, which doubled the worst case under a hung Redis to over 2 s. A connection
+    left stale by a Redis restart is still replaced: the pool checks it on checkout, and the retry
+    reconnects.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 1),
+    )

@@ -1,0 +1,136 @@
+"""app/store.py: one suite, run against both stores (files and a real redis-server)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+import app.store as store
+from app.store import FolderRecords, RedisRecords, Sealer, make_redis, namespace
+
+
+@pytest.fixture(params=["files", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])
+def records(request, tmp_path):
+    if request.param == "files":
+        folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
+        folder.ensure()
+        return folder
+    server = request.getfixturevalue("redis_server")
+    client = make_redis(server.url, 2)
+    client.flushdb()
+    return RedisRecords(client, namespace("store-tests"))
+
+
+def test_put_new_only_where_nothing_is(records):
+    assert records.put("session:a", b"one", 60, exists=False)
+    assert not records.put("session:a", b"two", 60, exists=False)  # an id is never taken over
+    assert records.get("session:a") == b"one"
+
+
+def test_an_update_never_brings_a_deleted_record_back(records):
+    """The heart of "an ended session stays ended": a late writer finds nothing to update."""
+    assert not records.put("session:b", b"late", 60, exists=True)  # never existed
+    records.put("session:b", b"live", 60, exists=False)
+    assert records.put("session:b", b"touched", 60, exists=True)
+    assert records.get("session:b") == b"touched"
+    records.delete("session:b")
+    assert not records.put("session:b", b"late", 60, exists=True)
+    assert records.get("session:b") is None
+
+
+def test_an_update_never_brings_an_expired_record_back(records, monkeypatch):
+    records.put("session:c", b"live", 1, exists=False)
+    if isinstance(records, FolderRecords):
+        monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
+    else:
+        time.sleep(1.1)
+    assert records.get("session:c") is None
+    assert not records.put("session:c", b"late", 60, exists=True)
+
+
+def test_concurrent_delete_and_update_never_leave_the_record(records):
+    """Many rounds of a delete racing an update: whichever runs first, the record ends deleted."""
+    for round_number in range(50):
+        key = f"session:race{round_number}"
+        records.put(key, b"live", 60, exists=False)
+        barrier = threading.Barrier(2)
+
+        def update(key=key, barrier=barrier):
+            barrier.wait()
+            records.put(key, b"late", 60, exists=True)
+
+        writer = threading.Thread(target=update)
+        writer.start()
+        barrier.wait()
+        records.delete(key)
+        writer.join()
+        assert records.get(key) is None, round_number
+
+
+def test_pending_records_are_capped_and_taken_once(records):
+    keys = [records.pending_key(f"p{i}") for i in range(3)]
+    assert all(records.add_pending(k, b"x" + k.encode(), 600, cap=3) for k in keys)
+    assert not records.add_pending(records.pending_key("p3"), b"over", 600, cap=3)  # full: nothing written
+    assert records.take_pending(records.pending_key("p3")) is None
+    assert records.take_pending(keys[0]) == b"x" + keys[0].encode()
+    assert records.take_pending(keys[0]) is None  # single use
+    assert records.add_pending(records.pending_key("p4"), b"room again", 600, cap=3)
+
+
+def test_taking_a_pending_record_is_atomic(records):
+    key = records.pending_key("contested")
+    records.add_pending(key, b"once", 600, cap=10)
+    results, barrier = [], threading.Barrier(8)
+
+    def take():
+        barrier.wait()
+        results.append(records.take_pending(key))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, key=lambda r: r is None) == [b"once"] + [None] * 7
+
+
+def test_folder_sweep_removes_expired_records_keeps_live_and_young_ones(tmp_path, monkeypatch):
+    folder = FolderRecords(str(tmp_path), shortest_lifetime=600, pending_lifetime=600)
+    folder.ensure()
+    now = time.time()
+    folder.put("expired", b"a", 600, exists=False)
+    folder.put("live", b"b", 8 * 3600, exists=False)
+    folder.put("young", b"c", 600, exists=False)
+    later = now + 601  # 10 minutes on, "expired" and "young" are both past their time ...
+    # ... but "young" was (re)written 11 s ago by its mtime, so the sweep trusts that and leaves it.
+    for key, written in (("expired", now), ("live", now), ("young", later - 11)):
+        os.utime(folder._path(key), (written, written))
+    crashed = tmp_path / "abc.1234.tmp"
+    crashed.write_bytes(b"")
+    os.utime(crashed, (now, now))
+    monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: later)}))
+    folder._last_sweep = 0
+    folder._sweep()
+    assert not folder._path("expired").exists()
+    assert folder._path("live").exists() and folder._path("young").exists()
+    assert not crashed.exists()  # a crashed writer's temporary file
+
+
+def test_sealed_records_open_only_with_their_secret_key_and_deployment():
+    sealer = Sealer("secret-key", namespace("client-a"))
+    key = sealer.key("browser-secret")
+    blob = sealer.seal(key, {"token": "ya29.secret", "big": 2**80}, "session:x")
+    assert b"ya29" not in blob
+    assert sealer.open(key, blob, "session:x") == {"token": "ya29.secret", "big": 2**80}
+    assert sealer.open(sealer.key("another-secret"), blob, "session:x") is None
+    assert sealer.open(key, blob, "session:moved") is None  # bound to its store key
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    assert sealer.open(key, tampered, "session:x") is None
+    other_deployment = Sealer("secret-key", namespace("client-b"))
+    assert other_deployment.open(other_deployment.key("browser-secret"), blob, "session:x") is None
+    other_secret_key = Sealer("another-secret-key", namespace("client-a"))
+    assert other_secret_key.open(other_secret_key.key("browser-secret"), blob, "session:x") is None
+    assert sealer.open(key, b"\x01garbage", "session:x") is None
