@@ -11,6 +11,7 @@ from flask_wtf import CSRFProtect
 from . import auth, health, pages
 from .config import GOOGLE_METADATA_URL, ROOT, check_required, load_settings
 from .errors import register_errorhandlers
+from .limits import init_limits
 from .logs import init_logging
 from .oidc import init_oauth
 from .security import init_security
@@ -43,6 +44,8 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
     csrf.init_app(app)
     init_oauth(app)
     register_blueprints(app)
+    csrf.exempt(auth.logout)  # checks its own origin and token (auth.logout says why)
+    init_limits(app)
     register_errorhandlers(app)
     app.context_processor(template_globals)
     return app

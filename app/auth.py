@@ -8,8 +8,9 @@ import time
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuthError
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
-from flask_wtf.csrf import ValidationError, validate_csrf
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
+from werkzeug.exceptions import BadRequest
 
 from .errors import SignInError
 from .oidc import google, keep_token, provider_errors
@@ -128,7 +129,12 @@ def sign_in(claims: dict, userinfo: dict, token: dict) -> None:
         last_seen=now,
     )
     current_app.session_interface.regenerate(session)
+    generate_csrf()  # the sign-out form's token, stored now rather than by a second write on the next page
     current_app.session_interface.write_now(session)  # stored before "signed in" is logged
+
+
+class SignOutRefused(BadRequest):
+    title = "Sign-out could not be completed"
 
 
 @bp.get("/logout")
@@ -147,12 +153,12 @@ def logout() -> Response:
     there is nothing to end and nothing is written.
     """
     if not same_origin():
-        abort(400, "Sign-out must come from this site.")
+        raise SignOutRefused("Sign-out must come from this site.")
     if g.user:
         try:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
-            abort(400, "The sign-out form expired. Please sign out again.")
+            raise SignOutRefused("The sign-out form expired. Please sign out again.") from None
         token = session.get("token")
         if token:
             try:

@@ -40,9 +40,9 @@ def retry_next() -> str:
     return safe_next(g.get("signin_next") or request.args.get("next"))
 
 
-def render_error(status: int, message: str, retry: bool = False) -> tuple[str, int]:
+def render_error(status: int, message: str, retry: bool = False, title: str | None = None) -> tuple[str, int]:
     """The error page, with the request id in small print so a user can quote it to support."""
-    title = TITLES.get(status, "Error")
+    title = title or TITLES.get(status, "Error")
     html = render_template("error.html", status=status, title=title, message=message, retry=retry,
                            retry_next=retry_next() if retry else "/", request_id=g.get("request_id"))
     return html, status
@@ -61,7 +61,7 @@ def register_errorhandlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500
         message = exc.description if status != 500 else "An unexpected error happened. It has been logged."
-        return render_error(status, message)
+        return render_error(status, message, title=getattr(exc, "title", None))
 
     @app.errorhandler(InternalServerError)
     def internal_error(exc: InternalServerError) -> tuple[str, int]:

@@ -18,7 +18,8 @@ CSP = "; ".join([
     "frame-ancestors 'none'",
 ])
 # RFC 9700 4.2.4: the code must not leak through Referer. Elsewhere keep a same-origin
-# Referer, which Flask-WTF's CSRF check needs over https.
+# Referer, which Flask-WTF's strict CSRF check needs over https for forms other than sign-out
+# (sign-out checks Sec-Fetch-Site / Origin instead, so it works from the no-referrer pages too).
 NO_REFERRER_PATHS = ("/login", "/callback")
 
 

@@ -98,7 +98,9 @@ class RedisRecords:
     store_errors: tuple[type[Exception], ...] = (redis.RedisError,)
 
     # KEYS: the pending index, the record. ARGV: now, expiry, cap, blob, ttl, member.
-    ADD_PENDING = """
+    # The `#!lua` line (Redis 7) makes Redis refuse the whole script when memory is full; without it
+    # Redis only checks at the first write, ZREMRANGEBYSCORE, which is allowed, and the rest runs.
+    ADD_PENDING = """#!lua
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
     if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
     redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])

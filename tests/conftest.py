@@ -50,6 +50,7 @@ CHROMIUM_ARGS = [
 GOOGLE = json.loads((FIXTURES / "google-openid-configuration.json").read_text())
 CLIENT_ID = "test-client.apps.googleusercontent.com"
 CLIENT_SECRET = "test-client-secret"
+E2E_SECRET_KEY = "e2e-secret-key"
 GRANTED_SCOPES = ("openid https://www.googleapis.com/auth/userinfo.email "
                   "https://www.googleapis.com/auth/userinfo.profile")
 
@@ -180,6 +181,7 @@ def base_config(tmp_path: Path, **overrides) -> dict:
         "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
         "SESSION_CACHELIB_DIR": str(tmp_path / "sessions"),
         "SESSION_COOKIE_SECURE": False,
+        "LOGIN_RATE_LIMIT": "1000/second",  # tests sign in many times from 127.0.0.1; test_limits.py sets its own
         "TESTING": True,
     }
     config.update(overrides)
@@ -236,6 +238,41 @@ class AuthActions:
         return self.client.post("/logout", data={"csrf_token": self.csrf_token()})
 
 
+def set_cookie(response, name: str) -> str | None:
+    """The value a response sets for cookie `name` (a response may set several)."""
+    for header in response.headers.getlist("Set-Cookie"):
+        key, _, rest = header.partition("=")
+        if key == name:
+            return rest.split(";")[0]
+    return None
+
+
+def stored_record(app, cookie_value: str) -> dict | None:
+    """The session record a cookie value opens, read through the app's own store and sealer."""
+    interface = app.session_interface
+    return interface._retrieve_session_data(interface.key_prefix + cookie_value)
+
+
+def pending_record(app, client, state: str) -> dict | None:
+    """A pending sign-in as stored (without taking it), opened with the browser's cookie secret."""
+    from app.sessions import pending_cookie
+    from app.store import digest
+
+    with app.test_request_context():
+        cookie = client.get_cookie(pending_cookie(state))
+    if cookie is None:
+        return None
+    secret = cookie.value.partition(".")[2]
+    interface = app.session_interface
+    records = interface.records
+    key = records.pending_key(digest(secret))
+    if app.config["SESSION_TYPE"] == "redis":
+        blob = records.client.get(key)
+    else:
+        blob = records._live(records._path(key, records.pending).read_bytes())
+    return interface.sealer.open(interface.sealer.key(secret), blob, key)
+
+
 @pytest.fixture
 def auth(client, google):
     return AuthActions(client, google)
@@ -260,7 +297,8 @@ SERVER_SETTINGS = ("PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACE
 def server_env(**overrides: str) -> dict:
     """A clean environment for a subprocess: the app's settings come only from here."""
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS and k not in SERVER_SETTINGS}
-    env.update(ENV_FILE="", SECRET_KEY="e2e-secret-key", SESSION_COOKIE_SECURE="false", LOG_LEVEL="INFO")
+    env.update(ENV_FILE="", SECRET_KEY=E2E_SECRET_KEY, SESSION_COOKIE_SECURE="false", LOG_LEVEL="INFO")
+    env.update(LOGIN_RATE_LIMIT="1000/second")  # browsers and load tests sign in from 127.0.0.1 only
     env.update(overrides)
     return env
 
@@ -342,6 +380,21 @@ def app_server(gunicorn_factory, local_provider):
 
 
 @pytest.fixture(scope="session")
+def https_app_server(gunicorn_factory, local_provider, tmp_path_factory):
+    """One gunicorn behind a TLS-terminating proxy (tests/tls_proxy.py), set up as docs/deployment.md
+    says for nginx: `.url` is https://127.0.0.1:<proxy port>, `.gunicorn` the server behind it."""
+    from .tls_proxy import TLSProxy
+
+    server = gunicorn_factory(GOOGLE_CLIENT_ID="e2e-https-client", GOOGLE_CLIENT_SECRET="e2e-secret",
+                              GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url, TRUSTED_PROXIES="1",
+                              SESSION_COOKIE_SECURE="true", FORWARDED_ALLOW_IPS="127.0.0.1")
+    proxy = TLSProxy(server.port, tmp_path_factory.mktemp("tls-proxy"))
+    proxy.gunicorn = server
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
 def browser():
     """One headless Chromium (Debian's) for the session, driven by Playwright."""
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
@@ -372,7 +425,8 @@ def screenshot(page, name: str) -> Path:
 class RedisServer:
     """A private redis-server on a free loopback port; stop() and start() it to fake an outage."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
+        self.extra = extra
         self.binary = shutil.which("redis-server")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -383,7 +437,7 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
+             "--dir", str(self.directory), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -403,10 +457,10 @@ class RedisServer:
             self.process.wait(10)
 
 
-def private_redis(tmp_path_factory, name: str) -> RedisServer:
+def private_redis(tmp_path_factory, name: str, *extra: str) -> RedisServer:
     """A new redis-server of one's own (skip on a laptop without it, fail in CI)."""
     require(shutil.which("redis-server") is not None, "redis-server")
-    return RedisServer(tmp_path_factory.mktemp(name))
+    return RedisServer(tmp_path_factory.mktemp(name), *extra)
 
 
 @pytest.fixture(scope="session")
