@@ -1,0 +1,117 @@
+"""Contract tests: how Flask-Session calls the hooks that app/sessions.py overrides.
+
+SealedSessions overrides Flask-Session's backend hooks (`_retrieve_session_data`,
+`_upsert_session`, `_delete_session`, and `_generate_sid`) and relies on its `open_session`
+calling them as below. These are private names: if a Flask-Session release changes them, these
+tests fail with a message saying what changed, before a session silently stops being sealed.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from flask import Flask
+from flask_session.base import ServerSideSessionInterface
+from flask_session.cachelib import CacheLibSessionInterface
+from flask_session.redis import RedisSessionInterface
+
+from app.sessions import FileStore, RedisStore, SealedSessions
+
+HOOKS = {
+    "_retrieve_session_data": ["self", "store_id"],
+    "_upsert_session": ["self", "session_lifetime", "session", "store_id"],
+    "_delete_session": ["self", "store_id"],
+    "_generate_sid": ["self", "session_id_length"],
+}
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_flask_session_still_has_the_hook_with_its_signature(name):
+    hook = getattr(ServerSideSessionInterface, name, None)
+    assert hook is not None, f"Flask-Session no longer has {name}: app/sessions.py must be reworked"
+    params = list(inspect.signature(hook).parameters)
+    assert params == HOOKS[name], f"Flask-Session's {name} now takes {params}, SealedSessions expects {HOOKS[name]}"
+
+
+@pytest.mark.parametrize("store", [FileStore, RedisStore])
+def test_sealed_hooks_come_first_in_the_method_order(store):
+    """The mixin must win over the backend's own hooks, or records are stored unsealed."""
+    for name in HOOKS:
+        owner = next(klass for klass in store.__mro__ if name in vars(klass))
+        assert owner is SealedSessions, f"{store.__name__}.{name} resolves to {owner.__name__}"
+
+
+class Recorder(ServerSideSessionInterface):
+    """A backend that records how the base class calls its hooks."""
+
+    def __init__(self, app: Flask, stored: dict | None) -> None:
+        super().__init__(app, key_prefix="prefix:")
+        self.stored = stored
+        self.calls: list[tuple] = []
+
+    def _retrieve_session_data(self, store_id):
+        self.calls.append(("retrieve", store_id))
+        return self.stored
+
+    def _delete_session(self, store_id):
+        self.calls.append(("delete", store_id))
+
+    def _upsert_session(self, session_lifetime, session, store_id):
+        self.calls.append(("upsert", store_id))
+
+    def _generate_sid(self, session_id_length):
+        self.calls.append(("generate", session_id_length))
+        return "fresh-id"
+
+
+@pytest.fixture
+def flask_app():
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", SESSION_COOKIE_NAME="session")
+    return app
+
+
+def test_open_session_retrieves_by_prefix_plus_the_raw_cookie_value(flask_app):
+    interface = Recorder(flask_app, {"user": "ada"})
+    with flask_app.test_request_context(headers={"Cookie": "session=abc.def"}) as ctx:
+        sess = interface.open_session(flask_app, ctx.request)
+    assert interface.calls == [("retrieve", "prefix:abc.def")], (
+        "open_session must pass key_prefix + the cookie's value to _retrieve_session_data; "
+        "SealedSessions splits the id and the secret out of it")
+    assert sess.sid == "abc.def" and dict(sess) == {"user": "ada"}
+
+
+def test_open_session_makes_a_new_id_when_nothing_is_stored(flask_app):
+    interface = Recorder(flask_app, None)
+    with flask_app.test_request_context(headers={"Cookie": "session=unknown"}) as ctx:
+        sess = interface.open_session(flask_app, ctx.request)
+    assert interface.calls[-1][0] == "generate" and sess.sid == "fresh-id", (
+        "an unknown cookie must give a new id from _generate_sid; SealedSessions then marks it not stored")
+
+
+def test_open_session_without_a_cookie_does_not_touch_the_store(flask_app):
+    interface = Recorder(flask_app, {"user": "ada"})
+    with flask_app.test_request_context() as ctx:
+        sess = interface.open_session(flask_app, ctx.request)
+    assert interface.calls == [("generate", interface.sid_length)] and sess.sid == "fresh-id"
+
+
+def test_backends_keep_the_client_where_we_pass_it():
+    """FileStore and RedisStore are built with `client=`: the backends' __init__ must accept it."""
+    for backend in (CacheLibSessionInterface, RedisSessionInterface):
+        assert "client" in inspect.signature(backend.__init__).parameters, backend.__name__
+
+
+def test_authlib_reads_and_writes_pending_sign_ins_through_the_framework_integration():
+    """app/oidc.py's PendingSignIns moves Authlib's state out of the session by overriding the
+    framework integration's set/get/clear_state_data: Authlib must still go through them."""
+    from authlib.integrations.base_client.framework_integration import FrameworkIntegration
+    from authlib.integrations.flask_client.apps import FlaskOAuth2App
+
+    for name in ("set_state_data", "get_state_data", "clear_state_data"):
+        assert list(inspect.signature(getattr(FrameworkIntegration, name)).parameters) == [
+            "self", "session", "state", *(["data"] if name == "set_state_data" else [])], name
+    source = inspect.getsource(FlaskOAuth2App.authorize_access_token)
+    assert "self.framework.get_state_data(session" in source, "Authlib no longer reads state via the framework"
+    assert "self.framework.set_state_data(" in inspect.getsource(FlaskOAuth2App.save_authorize_data)
