@@ -21,11 +21,17 @@ HERE = Path(__file__).resolve().parent
 
 
 def load_app_module(name: str) -> ModuleType:
-    """app/NAME.py loaded by its path under a private name, so the master imports no module of
-    the app package and `kill -HUP` still reloads all of the app's code in new workers."""
+    """app/NAME.py loaded by its path under a private name, so the master keeps no module of the
+    app package and `kill -HUP` still reloads all of the app's code in new workers.
+
+    app/config.py imports the extension's settings (and so the `flask_google_signin` package):
+    those modules are dropped from sys.modules again, so each worker imports the extension afresh.
+    """
     spec = importlib.util.spec_from_file_location(f"_gunicorn_conf_{name}", HERE / "app" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    for loaded in [m for m in sys.modules if m == "flask_google_signin" or m.startswith("flask_google_signin.")]:
+        del sys.modules[loaded]
     return module
 
 

@@ -1,4 +1,4 @@
-"""Sign in with Google: the app factory."""
+"""The reference app: Google sign-in (the `flask_google_signin` extension) plus its own pages."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, current_app
-from flask_wtf import CSRFProtect
 
-from . import auth, health, pages
-from .config import GOOGLE_METADATA_URL, ROOT, check_required, load_settings
+from flask_google_signin import GoogleSignIn
+from flask_google_signin.settings import GOOGLE_METADATA_URL
+
+from . import health, pages
+from .config import ROOT, load_settings
 from .errors import register_errorhandlers
-from .limits import init_limits
 from .logs import init_logging
-from .oidc import init_oauth
 from .security import init_security
-from .sessions import init_sessions
-
-csrf = CSRFProtect()
 
 
 def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -29,23 +26,12 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
         instance_path=str(ROOT / "instance"),
     )
     app.config.update(load_settings(environ))
-    app.config.update(
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",  # Strict would drop the cookie on the provider's redirect back
-        SESSION_REFRESH_EACH_REQUEST=False,  # the idle clock is written once a minute (sessions.py)
-        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-    )
     app.config.update(overrides or {})
-    check_required(app.config)
 
     init_logging(app)
     init_security(app)
-    init_sessions(app)
-    csrf.init_app(app)
-    init_oauth(app)
+    GoogleSignIn(app)
     register_blueprints(app)
-    csrf.exempt(auth.logout)  # checks its own origin and token (auth.logout says why)
-    init_limits(app)
     register_errorhandlers(app)
     app.context_processor(template_globals)
     return app
@@ -53,7 +39,6 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
-    app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
 
 

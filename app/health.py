@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from .errors import StoreUnavailable
+from flask_google_signin import StoreUnavailable
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

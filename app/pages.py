@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
-from .auth import refresh_if_needed
+from flask_google_signin.views import refresh_if_needed
 
 bp = Blueprint("pages", __name__)
 

@@ -255,8 +255,8 @@ def stored_record(app, cookie_value: str) -> dict | None:
 
 def pending_record(app, client, state: str) -> dict | None:
     """A pending sign-in as stored (without taking it), opened with the browser's cookie secret."""
-    from app.sessions import pending_cookie
-    from app.store import digest
+    from flask_google_signin.sessions import pending_cookie
+    from flask_google_signin.store import digest
 
     with app.test_request_context():
         cookie = client.get_cookie(pending_cookie(state))

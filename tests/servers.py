@@ -15,7 +15,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import requests
 
-from app.store import Sealer, namespace
+from flask_google_signin.store import Sealer, namespace
 
 from .conftest import E2E_SECRET_KEY, ROOT, free_port, serve, wait_http
 

@@ -205,7 +205,7 @@ def test_hung_redis_costs_a_request_at_most_about_a_second(redis_back):
     import os
     import signal
 
-    from app.store import make_redis
+    from flask_google_signin.store import make_redis
 
     client = make_redis(redis_back.url, 0.5)
     client.set("probe", "1")

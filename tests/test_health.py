@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app.errors import StoreUnavailable
+from flask_google_signin import StoreUnavailable
 
 DETAIL = "redis: Error 111 connecting to 127.0.0.1:6379. Connection refused."
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.config import ConfigError
+from flask_google_signin import ConfigError
 
 from .conftest import AuthActions, base_config, free_port, private_redis
 

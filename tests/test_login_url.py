@@ -6,7 +6,7 @@ import base64
 import hashlib
 from urllib.parse import parse_qs, urlsplit
 
-from app.oidc import google as google_client
+from flask_google_signin.oidc import google as google_client
 
 from .conftest import pending_record
 

@@ -189,7 +189,7 @@ def test_try_again_prefers_the_pending_sign_ins_next(app, signin_next, expected)
     """At /callback the query has no next: the sign-in code puts the pending sign-in's in g.signin_next."""
     from flask import g
 
-    from app.errors import render_error
+    from flask_google_signin.errors import render_error
 
     with app.test_request_context("/callback?state=abc&next=/from-the-query"):
         if signin_next:

@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-import app.oidc as oidc
-import app.sessions as sessions
-import app.store as store
+import flask_google_signin.oidc as oidc
+import flask_google_signin.sessions as sessions
+import flask_google_signin.store as store
 from app import create_app
 from app.config import SETTINGS
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import app.oidc as oidc
-import app.sessions as sessions
-import app.store as store
+import flask_google_signin.oidc as oidc
+import flask_google_signin.sessions as sessions
+import flask_google_signin.store as store
 
 from .conftest import CLIENT_ID, ROOT, AuthActions, pending_record, private_redis, set_cookie, stored_record
 

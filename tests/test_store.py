@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-import app.store as store
-from app.store import FolderRecords, RedisRecords, Sealer, make_redis, namespace
+import flask_google_signin.store as store
+from flask_google_signin.store import FolderRecords, RedisRecords, Sealer, make_redis, namespace
 
 
 @pytest.fixture(params=["files", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])

@@ -16,7 +16,7 @@ from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
-from app.sessions import FileStore, RedisStore, SealedSessions
+from flask_google_signin.sessions import FileStore, RedisStore, SealedSessions
 
 HOOKS = {
     "_retrieve_session_data": ["self", "store_id"],

@@ -12,14 +12,16 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 from werkzeug.exceptions import BadRequest
 
-from .errors import SignInError
+from .errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError
 from .oidc import google, keep_token, provider_errors
 from .sessions import drop_google_access, end_session
+from .signals import signed_in, signed_out
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("auth", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
 
-PROVIDER_ERROR_STATUS = {"access_denied": 403, "temporarily_unavailable": 503, "server_error": 502}
+PROVIDER_ERRORS = {"access_denied": "access_denied", "temporarily_unavailable": "provider_busy",
+                   "server_error": "provider_failed"}
 
 
 def safe_next(value: str | None) -> str:
@@ -66,10 +68,9 @@ def callback() -> Response:
             if error:
                 raise provider_error(error, request.args.get("error_description"), trusted=pending is not None)
             if pending is None:
-                raise SignInError(400, "This sign-in attempt expired or was already used. Please start again.",
-                                  "state missing, unknown, expired or replayed")
+                raise SignInError("state_invalid", "state missing, unknown, expired or replayed")
             if not request.args.get("code"):
-                raise SignInError(400, "The sign-in provider sent no authorization code.", "callback without code")
+                raise SignInError("no_code", "callback without code")
             token = client.authorize_access_token()
             claims = dict(token["userinfo"])
             sub = claims["sub"]
@@ -80,6 +81,7 @@ def callback() -> Response:
         raise
     sign_in(claims, userinfo, token)
     log.info("signed in", extra={"event": "sign_in", "sub": sub})
+    signed_in.send(current_app._get_current_object(), user=session["user"], userinfo=userinfo)
     return redirect(pending.get("next") or "/")
 
 
@@ -87,13 +89,8 @@ def provider_error(error: str, description: str | None, trusted: bool) -> SignIn
     """The provider's `error` redirect. Its free text is shown (escaped) only with a valid state,
     so nobody can put words on our page with a crafted link."""
     code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "unknown_error"
-    if code == "access_denied":
-        message = "You cancelled the sign-in, or the provider refused it."
-    else:
-        message = f"The sign-in provider answered with an error ({code})."
-    if trusted and description:
-        message = f"{message} It said: {description[:300]}"
-    return SignInError(PROVIDER_ERROR_STATUS.get(code, 400), message, f"provider error {code}")
+    kind = PROVIDER_ERRORS.get(code, "provider_error")
+    return SignInError(kind, f"provider error {code}", provider_code=code, said=(description or "") if trusted else "")
 
 
 def check_access(claims: dict) -> None:
@@ -113,7 +110,7 @@ def check_access(claims: dict) -> None:
         reason = "not a Workspace account (no hd claim)"
     else:
         reason = "account not on the allow-list"
-    raise SignInError(403, "This account is not allowed to sign in here.", reason)
+    raise SignInError("not_allowed", reason)
 
 
 def sign_in(claims: dict, userinfo: dict, token: dict) -> None:
@@ -140,7 +137,7 @@ class SignOutRefused(BadRequest):
 @bp.get("/logout")
 def logout_page() -> str:
     """A page with the sign-out button, for a bookmarked or typed /logout; it signs nobody out."""
-    return render_template("logout.html")
+    return render_template("google_signin/logout.html")
 
 
 @bp.post("/logout")
@@ -153,12 +150,12 @@ def logout() -> Response:
     there is nothing to end and nothing is written.
     """
     if not same_origin():
-        raise SignOutRefused("Sign-out must come from this site.")
+        raise SignOutRefused(SIGN_OUT_CROSS_SITE)
     if g.user:
         try:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
-            raise SignOutRefused("The sign-out form expired. Please sign out again.") from None
+            raise SignOutRefused(SIGN_OUT_FORM_EXPIRED) from None
         token = session.get("token")
         if token:
             try:
@@ -167,7 +164,8 @@ def logout() -> Response:
             except SignInError as exc:
                 log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
         log.info("signed out", extra={"event": "sign_out", "sub": g.user["sub"]})
-        end_session("You have been signed out.")
+        signed_out.send(current_app._get_current_object(), user=g.user)
+        end_session(SIGNED_OUT)
     return redirect(url_for("pages.home"), code=303)
 
 

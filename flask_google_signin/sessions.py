@@ -28,7 +28,7 @@ from flask.sessions import SessionMixin
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
-from .errors import SignInError, StoreUnavailable
+from .errors import SESSION_EXPIRED, SignInError, StoreUnavailable
 from .store import Records, Sealer, digest, namespace, new_secret, open_records
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def check_session() -> None:
                or now - session.get("last_seen", 0) > idle)
     if expired:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
-        end_session("Your session expired. Please sign in again.")
+        end_session(SESSION_EXPIRED)
         return
     if now - session.get("last_seen", 0) >= TOUCH_INTERVAL:
         session["last_seen"] = int(now)
@@ -274,8 +274,7 @@ def save_pending(state: str, data: dict) -> None:
     except records.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
     if not added:
-        raise SignInError(503, "Too many sign-ins are in progress right now. Please try again in a few minutes.",
-                          "pending sign-in cap reached")
+        raise SignInError("too_many_pending", "pending sign-in cap reached")
     _set_cookie(pending_cookie(state), f"{int(time.time())}.{secret}", PENDING_LIFETIME)
 
 

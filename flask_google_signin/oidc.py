@@ -28,10 +28,10 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from .config import GOOGLE_METADATA_URL
 from .errors import SignInError
 from .provider_http import ProviderSession
 from .sessions import PENDING_LIFETIME, save_pending, take_pending
+from .settings import GOOGLE_METADATA_URL
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,11 @@ class GoogleClient(FlaskOAuth2App):
             resp.raise_for_status()
             document = resp.json()
         if not isinstance(document, dict) or document.get("issuer") != self.issuer:
-            raise SignInError(502, "The sign-in provider's configuration does not match.", "discovery issuer mismatch")
+            raise SignInError("discovery_mismatch", "discovery issuer mismatch")
         metadata = {k: document[k] for k in METADATA_KEYS if isinstance(document.get(k), str)}
         missing = [k for k in REQUIRED_METADATA if k not in metadata]
         if missing:
-            raise SignInError(502, "The sign-in provider's configuration is incomplete.", f"discovery lacks {missing}")
+            raise SignInError("discovery_incomplete", f"discovery lacks {missing}")
         metadata["_loaded_at"] = time.time()
         self.server_metadata = metadata  # a fresh document also drops the cached JWKS
         return metadata
@@ -258,24 +258,18 @@ def provider_errors() -> Iterator[None]:
         raise
     except OAuthError as exc:
         if exc.error == "mismatching_state":
-            raise SignInError(400, "This sign-in attempt expired or was already used. Please start again.",
-                              "state missing, unknown, expired or replayed") from None
+            raise SignInError("state_invalid", "state missing, unknown, expired or replayed") from None
         if exc.error == "invalid_grant":
-            raise SignInError(400, "The sign-in code was not accepted (it may have been used already).",
-                              "token endpoint: invalid_grant") from None
-        raise SignInError(502, "The sign-in provider refused the request.", f"token endpoint: {exc.error}") from None
+            raise SignInError("code_refused", "token endpoint: invalid_grant") from None
+        raise SignInError("provider_refused", f"token endpoint: {exc.error}") from None
     except OAuth2Error as exc:  # Authlib's own client-side checks of a provider response
-        raise SignInError(502, "The sign-in provider sent a response we could not use.",
-                          f"bad provider response: {exc.error}") from None
+        raise SignInError("provider_bad_response", f"bad provider response: {exc.error}") from None
     except (IDTokenError, JoseError) as exc:
-        raise SignInError(401, "The identity sent by the sign-in provider failed verification.",
-                          f"ID token rejected: {type(exc).__name__}: {exc}") from None
+        raise SignInError("identity_rejected", f"ID token rejected: {type(exc).__name__}: {exc}") from None
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise SignInError(503, "The sign-in provider could not be reached. Please try again shortly.",
-                          f"provider unreachable: {type(exc).__name__}") from None
+        raise SignInError("provider_unreachable", f"provider unreachable: {type(exc).__name__}") from None
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-        raise SignInError(502, "The sign-in provider sent a response we could not use.",
-                          f"bad provider response: {type(exc).__name__}") from None
+        raise SignInError("provider_bad_response", f"bad provider response: {type(exc).__name__}") from None
 
 
 def init_oauth(app: Flask) -> None:

@@ -20,7 +20,7 @@ from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .errors import render_error
+from .errors import RATE_LIMITED, render_error
 from .store import namespace
 
 
@@ -53,8 +53,7 @@ def init_limits(app: Flask) -> None:
     def too_many_sign_ins(exc: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
         """Flask-Limiter has already logged the address and the limit (logger `flask-limiter`)."""
         wait = retry_after(limiter, exc)
-        body, status = render_error(429, f"Too many sign-in attempts came from your network address. "
-                                         f"Please wait {wait} seconds, then try again.")
+        body, status = render_error(429, RATE_LIMITED.format(wait=wait))
         return body, status, {"Retry-After": str(wait)}
 
 

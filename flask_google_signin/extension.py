@@ -1,0 +1,84 @@
+"""`GoogleSignIn`: the whole sign-in as one Flask extension."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, g, redirect, request, url_for
+from flask_wtf import CSRFProtect
+from werkzeug.local import LocalProxy
+
+from . import views
+from .errors import register_error_handlers
+from .limits import init_limits
+from .oidc import init_oauth
+from .sessions import init_sessions
+from .settings import apply_settings, check_required
+from .signals import signed_in, signed_out
+
+__all__ = ["GoogleSignIn", "current_user", "login_required", "signed_in", "signed_out"]
+
+#: The signed-in user (`sub`, `name`, `email`, `email_verified`, `picture`, `hd`), or None.
+current_user: Any = LocalProxy(lambda: g.get("user"))
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def login_required(view: F) -> F:
+    """Send anonymous visitors to /login, and back here once they are signed in."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not g.get("user"):
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+class GoogleSignIn:
+    """Sign in with Google for a Flask app, with the OpenID Connect and OAuth 2.0 security rules.
+
+    It brings `/login`, `/callback`, `GET`/`POST /logout` (blueprint `auth`), sealed server-side
+    sessions (files or Redis, through Flask-Session), CSRF protection for the sign-out form
+    (Flask-WTF), the rate limit on `/login` (Flask-Limiter), `current_user`, `login_required`,
+    and the signals `signed_in` / `signed_out`. Configuration is the app's config, under the names
+    the README lists (`SECRET_KEY`, `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET` are required);
+    values given as text are parsed and checked, so an app may copy them from the environment::
+
+        app = Flask(__name__)
+        app.config.from_prefixed_env(prefix="APP")  # or any loader
+        google_signin = GoogleSignIn(app)           # or GoogleSignIn() then init_app(app)
+
+    The pages are templates the host may override: `google_signin/error.html` and
+    `google_signin/logout.html` in the app's own templates folder win over the defaults.
+
+    It takes over the app's session interface (`app.session_interface`) and sets the cookie
+    policy the sign-in needs: HttpOnly, `SameSite=Lax` (Strict would drop the cookie on the
+    provider's redirect back), and the idle clock written once a minute rather than each request.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        apply_settings(app.config)
+        check_required(app.config)
+        app.config.update(
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            SESSION_REFRESH_EACH_REQUEST=False,  # the idle clock is written once a minute (sessions.py)
+            WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        )
+        init_sessions(app)
+        csrf = app.extensions.get("csrf") or CSRFProtect(app)
+        init_oauth(app)
+        app.register_blueprint(views.bp)
+        csrf.exempt(views.logout)  # checks its own origin and token (views.logout says why)
+        init_limits(app)
+        register_error_handlers(app)
+        app.context_processor(lambda: {"current_user": current_user})
+        app.extensions["google_signin"] = self

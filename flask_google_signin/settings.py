@@ -1,0 +1,140 @@
+"""The extension's settings: one parser and one default per config key.
+
+Imports nothing from the package, so that a loader of settings (the reference app's
+app/config.py, gunicorn's master through it) does not import the extension's code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import limits
+
+GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
+REQUIRED = ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def comma_list(value: str) -> list[str]:
+    return [item.strip().lower() for item in value.split(",") if item.strip()]
+
+
+def choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """A whole number: `0` where a lifetime or a worker count is meant would start a broken server."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}, got {value!r}")
+        return number
+
+    return parse
+
+
+def seconds(value: str) -> float:
+    """A timeout: `nan`, `inf` or a negative number would disable it or fail every call."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return number
+
+
+def log_level(value: str) -> str:
+    """Checked here: logging itself would answer a typo with a traceback."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def rate_limit(value: str) -> str:
+    """Flask-Limiter's notation (`20/minute`, several joined with `;`); a zero limit would lock everyone out."""
+    if any(item.amount < 1 for item in limits.parse_many(value)):  # parse_many raises ValueError itself
+        raise ValueError("a limit of 0 refuses every request")
+    return value
+
+
+# name -> (parser, default): the extension's settings, each named like the config key it fills
+# (Flask's, Flask-Session's, or ours). Defaults are safe for production.
+SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
+    "SECRET_KEY": (str, None),
+    "GOOGLE_CLIENT_ID": (str, None),
+    "GOOGLE_CLIENT_SECRET": (str, None),
+    "GOOGLE_SERVER_METADATA_URL": (str, GOOGLE_METADATA_URL),
+    "GOOGLE_OFFLINE_ACCESS": (boolean, False),
+    "PROVIDER_TIMEOUT": (seconds, 8.0),
+    "SESSION_TYPE": (choice("cachelib", "redis"), "cachelib"),
+    "SESSION_CACHELIB_DIR": (str, None),
+    "REDIS_URL": (str, "redis://localhost:6379/0"),
+    "REDIS_TIMEOUT": (seconds, 0.5),
+    "SESSION_COOKIE_SECURE": (boolean, True),
+    "SESSION_COOKIE_NAME": (str, "session"),
+    "PERMANENT_SESSION_LIFETIME": (int_at_least(1), 8 * 3600),
+    "SESSION_ABSOLUTE_LIFETIME": (int_at_least(1), 7 * 24 * 3600),
+    "ALLOWED_DOMAINS": (comma_list, []),
+    "ALLOWED_EMAILS": (comma_list, []),
+    "PUBLIC_BASE_URL": (str, ""),
+    "LOGIN_RATE_LIMIT": (rate_limit, "20/minute"),
+    "PENDING_SIGNINS_MAX": (int_at_least(1), 100_000),
+}
+
+
+def parse_setting(name: str, raw: str | None, parse: Callable[[str], Any], default: Any) -> Any:
+    """One setting from its text; unset (or empty, where there is a default) gives the default.
+
+    gunicorn.conf.py reads its own numbers through this too, so every bad value reads the same.
+    """
+    if raw is None or (raw == "" and default is not None):
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is invalid: {exc}") from None
+
+
+def apply_settings(config: dict[str, Any]) -> None:
+    """Fill the extension's config keys a host app left unset; parse those it set as text.
+
+    Values of the right type (set in Python by the host) are kept as they are.
+    """
+    for name, (parse, default) in SETTINGS.items():
+        value = config.get(name)
+        if value is None or (isinstance(value, str) and parse is not str):
+            config[name] = parse_setting(name, value, parse, default)
+
+
+def check_required(config: Mapping[str, Any]) -> None:
+    """Fail at start-up, naming the first missing secret, rather than at the first sign-in."""
+    for name in REQUIRED:
+        if not config.get(name):
+            raise ConfigError(f"{name} is not set: add it to the environment or to .env (see .env.example)")
