@@ -1,24 +1,34 @@
 # syntax=docker/dockerfile:1
 # The production image: docker build -t flask-google-signin .   (docs/deployment.md)
-# Stages: build (a virtualenv from requirements.txt), local-provider (the test OpenID provider for
-# `docker compose --profile local`, never deployed), and the final, unnamed app stage.
-ARG PYTHON_IMAGE=python:3.12-slim-trixie
+# Stages: build (a virtualenv from the lock, requirements.txt, plus the extension, flask_google_signin/),
+# local-provider (the test OpenID provider for `docker compose --profile local`, never deployed), and
+# the final, unnamed app stage.
+# The Python that CI tests (tests/test_packaging.py keeps this, the locks' target and CI's equal).
+ARG PYTHON_IMAGE=python:3.11-slim-trixie
 
 # ---------------------------------------------------------------- build
-# Wheels only (--only-binary): nothing is compiled, so no compiler is needed even here, and the
-# virtualenv has no pip of its own (the base image's pip installs into it with --python).
+# The lock first, every file checked against its hash (--require-hashes) and nothing beyond it
+# (--no-deps). Wheels only (--only-binary): nothing is compiled, so no compiler is needed even here,
+# and the virtualenv has no pip of its own: the base image's pip installs into it with --python, which
+# pip takes only before the subcommand (`pip install --python ...` stops with an error).
 FROM ${PYTHON_IMAGE} AS build
 COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv --without-pip /opt/venv \
- && pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
-      --python /opt/venv/bin/python -r /tmp/requirements.txt
+ && pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
+      --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.txt
+# Then the extension itself from its source, without dependencies: the lock above has them all (pip
+# fetches the build backend, setuptools, for this build only; none of it lands in the venv).
+# Its own layer, so an edit to the code does not reinstall the dependencies.
+COPY pyproject.toml /src/pyproject.toml
+COPY flask_google_signin/ /src/flask_google_signin/
+RUN pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check --no-deps /src
 
 # ---------------------------------------------------------------- local-provider (compose profile "local")
 FROM ${PYTHON_IMAGE} AS local-provider
 COPY requirements-local.txt /tmp/requirements-local.txt
 RUN python -m venv --without-pip /opt/venv \
- && pip install --no-cache-dir --disable-pip-version-check \
-      --python /opt/venv/bin/python -r /tmp/requirements-local.txt \
+ && pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
+      --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements-local.txt \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin provider
 USER 10001:10001
 EXPOSE 9400
@@ -33,9 +43,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000
 # An unprivileged user with no home and no shell; numeric ids so runAsNonRoot can verify it.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
+# The dependencies and the extension (flask_google_signin, with its default templates) live in the venv.
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-# The code belongs to root and is read-only to the app; only instance/ (file sessions) is writable.
+# The reference app's code belongs to root and is read-only to the app; only instance/ (file
+# sessions) is writable.
 COPY app/ app/
 COPY templates/ templates/
 COPY static/ static/

@@ -2,20 +2,33 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
 PORT ?= 8000
+# The Python the locks are resolved for: the image's (Dockerfile) and CI's; tests/test_packaging.py
+# keeps the three equal. LOCK_FLAGS=--upgrade (or --upgrade-package NAME) moves pins forward.
+LOCK_PYTHON := 3.11
+LOCK_FLAGS ?=
+COMPILE = $(BIN)/uv pip compile --quiet --python-version $(LOCK_PYTHON) --python-platform linux --generate-hashes $(LOCK_FLAGS)
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PIP) install -q --upgrade pip
 
-$(VENV)/.run-deps: requirements.txt requirements-local.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-local.txt
+# The locks carry hashes, and pip checks hashes for a whole command once one file has them: one pip
+# call per lock. The project itself goes in last, editable and without dependencies (the locks have them).
+$(VENV)/.run-deps: requirements.txt requirements-local.txt pyproject.toml | $(BIN)/python
+	$(PIP) install -q --require-hashes -r requirements.txt
+	$(PIP) install -q --require-hashes -r requirements-local.txt
+	$(PIP) install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-local.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
+# requirements-dev.txt holds everything (the deploy and local pins too, identical): one call. It pins
+# setuptools, so the editable install needs no download.
+$(VENV)/.dev-deps: requirements-dev.txt requirements.txt requirements-local.txt pyproject.toml | $(BIN)/python
+	$(PIP) install -q --require-hashes -r requirements-dev.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.run-deps
 
 ## Serve on http://localhost:$(PORT): against Google with credentials in .env, else a local provider.
@@ -32,11 +45,19 @@ test-fast: $(VENV)/.dev-deps
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
 ## Requests/s against framework and store baselines; writes bench/results/.
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/run.py
 
+## Re-resolve the three locks from pyproject.toml's ranges, pinned and hashed, for CPython $(LOCK_PYTHON) on
+## Linux. Pins that still fit stay as they are; `make lock LOCK_FLAGS=--upgrade` takes the newest.
+lock: $(VENV)/.dev-deps
+	$(COMPILE) pyproject.toml --group app -o requirements.txt
+	$(COMPILE) --group local -c requirements.txt -o requirements-local.txt
+	$(COMPILE) pyproject.toml --group dev -c requirements.txt -c requirements-local.txt -o requirements-dev.txt
+
 clean:
-	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache .mypy_cache

@@ -144,14 +144,20 @@ def test_healthcheck_fails_against_a_dead_port(final):
     assert result.returncode != 0
 
 
-def test_image_installs_requirements_txt_only(stages, final):
-    """The app's packages come from requirements.txt, installed in `build`, whose venv the final stage copies."""
+def test_image_installs_requirements_txt_then_the_extension(stages, final):
+    """The packages come from requirements.txt, then the extension from its source, both in `build`, whose venv
+    the final stage copies. tests/test_packaging.py checks the flags (hashes, no dependencies)."""
     build = next(stage for stage in stages if stage.name == "build")
-    assert build.all("COPY") == ["requirements.txt /tmp/requirements.txt"]
-    (run,) = [r for r in build.all("RUN") if "pip install" in r]
-    assert "-r /tmp/requirements.txt" in run and "--only-binary=:all:" in run
+    assert build.all("COPY") == ["requirements.txt /tmp/requirements.txt", "pyproject.toml /src/pyproject.toml",
+                                 "flask_google_signin/ /src/flask_google_signin/"]
+    lock, project = [r for r in build.all("RUN") if re.search(r"\bpip\b.*\binstall\b", r)]
+    assert "-r /tmp/requirements.txt" in lock and "--only-binary=:all:" in lock
+    assert project.split()[-1] == "/src"
+    for run in (lock, project):
+        assert re.search(r"\bpip --python /opt/venv/bin/python install\b", run), "pip takes --python before `install`"
     assert "--from=build /opt/venv /opt/venv" in final.all("COPY")
-    assert not any("requirements" in c for c in final.all("COPY")), "the final stage installs nothing itself"
+    assert not any("requirements" in c or "flask_google_signin" in c or "pyproject" in c for c in final.all("COPY")), \
+        "the final stage installs nothing itself: the extension comes in the venv"
     assert "PATH=/opt/venv/bin:$PATH" in " ".join(final.all("ENV"))
 
 
@@ -163,10 +169,12 @@ def test_copied_files_exist_and_pass_dockerignore(stages):
             if not copy.startswith("--from="):
                 sources += words[:-1]
     assert "wsgi.py" in sources and "gunicorn.conf.py" in sources and "app/" in sources
+    assert "pyproject.toml" in sources and "flask_google_signin/" in sources
     patterns = dockerignore()
     for source in sources:
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
-        assert not ignored(source.rstrip("/") + ("/__init__.py" if source == "app/" else ""), patterns), source
+        inside = "/__init__.py" if source in {"app/", "flask_google_signin/"} else ""
+        assert not ignored(source.rstrip("/") + inside, patterns), source
 
 
 # --------------------------------------------------------------------------- .dockerignore
@@ -213,13 +221,17 @@ def ignored(path: str, patterns: list[tuple[bool, re.Pattern]]) -> bool:
     "__pycache__/wsgi.cpython-312.pyc", "app/__pycache__/auth.cpython-312.pyc", "app/auth.pyc",
     ".pytest_cache/v/cache/lastfailed", ".ruff_cache/0.17.6/x", "artifacts/screenshots/home.png",
     "instance/sessions/2029f7", "tests/conftest.py", "bench/run.py", "Makefile", "docs/deployment.md",
+    "requirements-dev.txt", "flask_google_signin.egg-info/PKG-INFO", "build/lib/flask_google_signin/store.py",
+    "flask_google_signin/__pycache__/store.cpython-311.pyc",
 ])
 def test_dockerignore_keeps_out(path):
     assert ignored(path, dockerignore()), f"{path} would be sent to the Docker daemon"
 
 
 @pytest.mark.parametrize("path", ["app/__init__.py", "templates/base.html", "static/style.css", "wsgi.py",
-                                  "gunicorn.conf.py", "requirements.txt", "requirements-local.txt"])
+                                  "gunicorn.conf.py", "requirements.txt", "requirements-local.txt", "pyproject.toml",
+                                  "flask_google_signin/__init__.py", "flask_google_signin/py.typed",
+                                  "flask_google_signin/templates/google_signin/error.html"])
 def test_dockerignore_keeps_in(path):
     assert not ignored(path, dockerignore())
 
