@@ -12,7 +12,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500
-        message = exc.description if status != 500 else UNEXPECTED
+        message = (exc.description or "") if status != 500 else UNEXPECTED
         return render_error(status, message, title=getattr(exc, "title", None))
 
     @app.errorhandler(InternalServerError)

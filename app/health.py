@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from flask_google_signin import StoreUnavailable
+from flask_google_signin.sessions import session_interface
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def readyz() -> ResponseReturnValue:
     """Every dependency a request needs answers; 503 names the one that does not, and only that:
     the error text (the store's address, its folder) goes to the log, not to whoever asks."""
     try:
-        current_app.session_interface.ping()
+        session_interface().ping()
     except StoreUnavailable as exc:
         log.warning("not ready", extra={"event": "not_ready", "reason": f"session_store: {exc}"})
         return jsonify(status="unavailable", failed="session_store"), 503

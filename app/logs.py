@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import uuid
+from typing import Any, TextIO
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -25,7 +26,7 @@ def one_line(value: object) -> str:
     return CONTROL.sub(lambda match: repr(match[0])[1:-1], str(value))
 
 
-def extra_fields(record: logging.LogRecord) -> dict:
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The `extra={...}` keys a log call set (event, sub, reason, status)."""
     return {k: getattr(record, k) for k in EXTRAS if getattr(record, k, None) is not None}
 
@@ -59,7 +60,7 @@ class JsonFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
@@ -71,19 +72,24 @@ class JsonFormatter(logging.Formatter):
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
-    def fields(self, record: logging.LogRecord) -> dict:
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         """What this line adds to the common keys (gunicorn.conf.py adds its access-log fields)."""
         return extra_fields(record)
 
 
+class AppHandler(logging.StreamHandler[TextIO]):
+    """The app's stdout handler, marked so that the next app created in this process replaces it."""
+
+    _app_handler = True
+
+
 def init_logging(app: Flask) -> None:
     """One stdout handler on the root logger (replacing ours from an earlier app), and the request id."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = AppHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if app.config["LOG_FORMAT"] == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not getattr(h, "_app_handler", False)]
-    handler._app_handler = True
     root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"].upper())
     app.logger.handlers.clear()  # propagate to the root handler; Flask's own would print twice

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
+from flask_google_signin.sessions import session_record
 from flask_google_signin.views import refresh_if_needed
 
 bp = Blueprint("pages", __name__)
@@ -94,22 +96,23 @@ def home() -> str:
 
 
 @bp.get("/profile")
-def profile() -> Response | str:
+def profile() -> BaseResponse | str:
     if not g.user:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     refresh_if_needed()
-    token = session.get("token") or {}
+    record = session_record()
+    token = record.get("token")  # None once Google access ended
     idle = current_app.permanent_session_lifetime.total_seconds()
     return render_template(
         "profile.html",
-        userinfo=session["userinfo"],
-        scopes=token.get("scope", "").split(),
-        token_expires_at=token.get("expires_at"),
-        has_refresh_token=bool(token.get("refresh_token")),
+        userinfo=record["userinfo"],
+        scopes=token.get("scope", "").split() if token else [],
+        token_expires_at=token.get("expires_at") if token else None,
+        has_refresh_token=bool(token and token.get("refresh_token")),
         google_access=bool(token),
-        signed_in_at=session["signed_in_at"],
-        session_expires_at=min(session["signed_in_at"] + current_app.config["SESSION_ABSOLUTE_LIFETIME"],
-                               session["last_seen"] + idle),
+        signed_in_at=record["signed_in_at"],
+        session_expires_at=min(record["signed_in_at"] + current_app.config["SESSION_ABSOLUTE_LIFETIME"],
+                               record["last_seen"] + idle),
         idle_minutes=int(idle // 60),
         now=int(time.time()),
     )

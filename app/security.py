@@ -40,5 +40,7 @@ def set_headers(response: Response) -> Response:
 def init_security(app: Flask) -> None:
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:  # X-Forwarded-* are ignored unless the operator says how many proxies stand in front
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+        # Flask's documented way to add WSGI middleware; mypy sees wsgi_app as a method, not a slot.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     app.after_request(set_headers)

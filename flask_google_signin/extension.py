@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -20,10 +21,11 @@ from .signals import signed_in, signed_out
 
 __all__ = ["GoogleSignIn", "current_user", "login_required", "signed_in", "signed_out"]
 
-#: The signed-in user (`sub`, `name`, `email`, `email_verified`, `picture`, `hd`), or None.
+#: The signed-in user (a `sessions.User`: `sub`, `name`, `email`, `email_verified`, `picture`, `hd`), or None.
 current_user: Any = LocalProxy(lambda: g.get("user"))
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 def login_required(view: F) -> F:
@@ -65,8 +67,11 @@ class GoogleSignIn:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        apply_settings(app.config)
+        apply_settings(app.config, app.default_config)
         check_required(app.config)
+        if not app.config["SESSION_COOKIE_SECURE"] and not (app.debug or app.testing):
+            log.warning("SESSION_COOKIE_SECURE is off: the session cookie also travels over plain http. "
+                        "Set it to true wherever the site is served over https.")
         app.config.update(
             SESSION_COOKIE_HTTPONLY=True,
             SESSION_COOKIE_SAMESITE="Lax",

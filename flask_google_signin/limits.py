@@ -20,6 +20,7 @@ from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from . import views
 from .errors import RATE_LIMITED, render_error
 from .store import namespace
 
@@ -45,8 +46,7 @@ def make_limiter(app: Flask) -> Limiter:
 def init_limits(app: Flask) -> None:
     """Apply LOGIN_RATE_LIMIT to /login; beyond it, the error page with 429 and Retry-After."""
     limiter = make_limiter(app)
-    login = app.view_functions["auth.login"]
-    app.view_functions["auth.login"] = limiter.limit(app.config["LOGIN_RATE_LIMIT"])(login)
+    app.view_functions["auth.login"] = limiter.limit(app.config["LOGIN_RATE_LIMIT"])(views.login)
     limiter.request_filter(lambda: request.endpoint != "auth.login")  # others skip its lookups: half the cost
 
     @app.errorhandler(RateLimitExceeded)
@@ -60,6 +60,10 @@ def init_limits(app: Flask) -> None:
 def retry_after(limiter: Limiter, exc: RateLimitExceeded) -> int:
     """Seconds until the breached window resets; the whole window if the store cannot say."""
     try:
-        return max(1, int(limiter.current_limit.reset_at - time.time()))
+        current = limiter.current_limit
+        reset_at = None if current is None else current.reset_at  # reset_at asks the store
     except Exception:  # the store failed between the count and now: a guess, never a 500
+        reset_at = None
+    if reset_at is None:
         return exc.limit.limit.get_expiry()
+    return max(1, int(reset_at - time.time()))

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -30,7 +30,7 @@ from joserfc.jws import JWSRegistry
 
 from .errors import SignInError
 from .provider_http import ProviderSession
-from .sessions import PENDING_LIFETIME, save_pending, take_pending
+from .sessions import PENDING_LIFETIME, PendingData, Token, save_pending, take_pending
 from .settings import GOOGLE_METADATA_URL
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,12 @@ def discovery_issuer(metadata_url: str) -> str:
 class PendingSignIns(FlaskIntegration):
     """Authlib's state store, moved out of the session into sealed one-time records (sessions.py)."""
 
-    def set_state_data(self, sess: Any, state: str, data: dict) -> None:
+    def set_state_data(self, sess: Any, state: str, data: PendingData) -> None:
         save_pending(state, data)
 
-    def get_state_data(self, sess: Any, state: str | None) -> dict | None:
+    def get_state_data(self, sess: Any, state: str | None) -> PendingData | None:
         """Taken from the store once per request (a replay finds nothing), then served from `g`."""
-        taken = g.setdefault("pending_sign_ins", {})
+        taken: dict[str | None, PendingData | None] = g.setdefault("pending_sign_ins", {})
         if state not in taken:
             taken[state] = take_pending(state)
         return taken[state]
@@ -83,22 +83,9 @@ class GoogleClient(FlaskOAuth2App):
     """The `google` client; one per app, reached through `current_app.extensions`."""
 
     OAUTH_APP_CONFIG = None
-    client_cls = ProviderSession
-
-    # -- outbound calls: one time budget per request, so a slow provider cannot hold a worker
-
-    def _bound(self, client: ProviderSession) -> ProviderSession:
-        budget = current_app.config["PROVIDER_TIMEOUT"]
-        client.deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
-        client.default_timeout = max(0.2, client.deadline - time.monotonic())
-        return client
-
-    def _get_session(self):  # noqa: ANN202 - Authlib's signature
-        return self._bound(super()._get_session())
-
-    def _get_oauth_client(self, **metadata: Any):  # noqa: ANN202
-        safe = {k: metadata[k] for k in ("token_endpoint",) if k in metadata}
-        return self._bound(super()._get_oauth_client(**safe))
+    client_cls = ProviderSession  # every call runs under the request's deadline (provider_http.py)
+    metadata_loaded_at = 0.0
+    server_metadata: dict[str, Any]  # Authlib's BaseApp sets it; load_server_metadata replaces it
 
     # -- discovery
 
@@ -112,10 +99,14 @@ class GoogleClient(FlaskOAuth2App):
             return ["https://accounts.google.com", "accounts.google.com"]  # Google sends either
         return [self.issuer]
 
-    def load_server_metadata(self) -> dict:
-        if time.time() - self.server_metadata.get("_loaded_at", 0) < METADATA_TTL:
+    def oauth_session(self) -> ProviderSession:
+        """A client-authenticated session (client_secret_basic) for refresh and revocation."""
+        return ProviderSession(client_id=self.client_id, client_secret=self.client_secret)
+
+    def load_server_metadata(self) -> dict[str, Any]:
+        if time.time() - self.metadata_loaded_at < METADATA_TTL:
             return self.server_metadata
-        with self._get_session() as client:
+        with ProviderSession() as client:
             resp = client.request("GET", self._server_metadata_url, withhold_token=True)
             resp.raise_for_status()
             document = resp.json()
@@ -125,7 +116,7 @@ class GoogleClient(FlaskOAuth2App):
         missing = [k for k in REQUIRED_METADATA if k not in metadata]
         if missing:
             raise SignInError("discovery_incomplete", f"discovery lacks {missing}")
-        metadata["_loaded_at"] = time.time()
+        self.metadata_loaded_at = time.time()
         self.server_metadata = metadata  # a fresh document also drops the cached JWKS
         return metadata
 
@@ -147,20 +138,22 @@ class GoogleClient(FlaskOAuth2App):
                  "code_challenge_method": "S256"}
         endpoint = self.load_server_metadata()["authorization_endpoint"]
         self.save_authorize_data(state=state, redirect_uri=redirect_uri, next=next_url, nonce=nonce,
-                                 code_verifier=verifier)
-        return add_params_to_uri(endpoint, query)
+                                 code_verifier=verifier)  # to PendingSignIns.set_state_data, as PendingData
+        url: str = add_params_to_uri(endpoint, query)
+        return url
 
-    def pending(self, state: str | None) -> dict | None:
+    def pending(self, state: str | None) -> PendingData | None:
         """This browser's pending sign-in for `state`, taken from the store: it is single use."""
-        return self.framework.get_state_data(session, state)
+        framework: PendingSignIns = self.framework
+        return framework.get_state_data(session, state)
 
-    def authorize_access_token(self, **kwargs: Any) -> dict:
-        token = super().authorize_access_token(leeway=LEEWAY, **kwargs)
+    def authorize_access_token(self, **kwargs: Any) -> dict[str, Any]:
+        token: dict[str, Any] = super().authorize_access_token(leeway=LEEWAY, **kwargs)
         if "userinfo" not in token:  # Authlib silently skips validation when there is no ID token
             raise IDTokenError("the token response has no ID token")
         return token
 
-    def parse_id_token(self, token: dict, nonce: str, claims_options: Any = None, claims_cls: Any = None,
+    def parse_id_token(self, token: Mapping[str, Any], nonce: str, claims_options: Any = None, claims_cls: Any = None,
                        leeway: int = LEEWAY) -> UserInfo:
         """Core 3.1.3.7: signature (RS256 only), iss, aud, azp, exp, iat, sub, nonce, at_hash."""
         raw = token.get("id_token")
@@ -185,7 +178,7 @@ class GoogleClient(FlaskOAuth2App):
         _check_sane(claims, self.client_id)
         return UserInfo(claims)
 
-    def fetch_userinfo(self, token: dict, id_claims: dict) -> dict:
+    def fetch_userinfo(self, token: Mapping[str, Any], id_claims: Mapping[str, Any]) -> dict[str, Any]:
         """Core 5.3.2: userinfo is only trusted when its `sub` is the ID token's.
 
         Sent as a bare bearer token: with the expiry and refresh token, Authlib would quietly refresh
@@ -199,26 +192,26 @@ class GoogleClient(FlaskOAuth2App):
             raise IDTokenError("userinfo sub does not match the ID token")
         return data
 
-    def refresh(self, token: dict) -> dict:
+    def refresh(self, token: Token) -> Token:
         metadata = self.load_server_metadata()
-        with self._get_oauth_client(**metadata) as client:
+        with self.oauth_session() as client:
             fresh = client.refresh_token(metadata["token_endpoint"], refresh_token=token["refresh_token"])
         return keep_token(fresh, previous=token)
 
-    def revoke(self, token: dict) -> bool:
+    def revoke(self, token: Token) -> bool:
         """RFC 7009, best effort: sign-out never waits on it for long or fails because of it."""
         g.provider_deadline = time.monotonic() + REVOKE_TIMEOUT
         value = token.get("refresh_token") or token.get("access_token")
         endpoint = self.load_server_metadata().get("revocation_endpoint")
         if not (value and endpoint):
             return False
-        with self._get_oauth_client() as client:
+        with self.oauth_session() as client:
             hint = "refresh_token" if token.get("refresh_token") else "access_token"
-            resp = client.revoke_token(endpoint, token=value, token_type_hint=hint)
+            resp: requests.Response = client.revoke_token(endpoint, token=value, token_type_hint=hint)
         return resp.ok
 
 
-def _check_sane(claims: dict, client_id: str) -> None:
+def _check_sane(claims: Mapping[str, Any], client_id: str) -> None:
     """What Authlib's claim classes let through."""
     aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if set(aud) != {client_id}:
@@ -234,17 +227,17 @@ def _check_sane(claims: dict, client_id: str) -> None:
         raise IDTokenError("exp is not after iat")
 
 
-def keep_token(token: dict, previous: dict | None = None) -> dict:
-    """The parts of a token response worth keeping server-side (never the ID token)."""
-    previous = previous or {}
+def keep_token(token: Mapping[str, Any], previous: Token | None = None) -> Token:
+    """The parts of a token response worth keeping server-side (never the ID token); what a refresh
+    response leaves out (the refresh token, the scope) is kept from the `previous` token."""
     expires_at = token.get("expires_at")
     if expires_at is None and token.get("expires_in") is not None:
         expires_at = time.time() + int(token["expires_in"])
     return {
         "access_token": token["access_token"],
-        "refresh_token": token.get("refresh_token") or previous.get("refresh_token"),
+        "refresh_token": token.get("refresh_token") or (previous.get("refresh_token") if previous else None),
         "expires_at": int(expires_at) if expires_at else None,
-        "scope": token.get("scope") or previous.get("scope") or "",
+        "scope": token.get("scope") or (previous.get("scope") if previous else None) or "",
         "token_type": token.get("token_type", "Bearer"),
     }
 
@@ -276,7 +269,7 @@ def init_oauth(app: Flask) -> None:
     """One registry per app: Authlib's OAuth object keeps the first app it is given."""
     oauth = OAuth(app)
     oauth.framework_integration_cls = PendingSignIns
-    oauth.register(
+    app.extensions["google_signin_client"] = oauth.register(
         "google",
         client_cls=GoogleClient,
         client_kwargs={"scope": SCOPE},  # PKCE is added by GoogleClient.start, which builds the URL
@@ -284,4 +277,5 @@ def init_oauth(app: Flask) -> None:
 
 
 def google() -> GoogleClient:
-    return current_app.extensions["authlib.integrations.flask_client"].google
+    client: GoogleClient = current_app.extensions["google_signin_client"]
+    return client

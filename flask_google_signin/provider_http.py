@@ -17,30 +17,28 @@ from typing import Any
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+from flask import current_app, g, has_request_context
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-_connections: contextvars.ContextVar[list | None] = contextvars.ContextVar("provider_connections", default=None)
+_connections: contextvars.ContextVar[list[socket.socket] | None] = contextvars.ContextVar(
+    "provider_connections", default=None)
 
 
-class _WatchedConnection:
-    """Keeps its socket: http.client drops `sock` once a `Connection: close` answer has begun."""
+class _WatchedConnection(HTTPConnection):
+    """Hands its socket, once connected, to the running ProviderSession.request's watchdog.
+
+    Every call opens its own connections (Authlib builds a new session per call), so registering
+    at connect() sees all of them. The socket itself is kept: http.client drops `sock` once a
+    `Connection: close` answer has begun.
+    """
 
     def connect(self) -> None:
         super().connect()
-        self.watched_sock = self.sock
-
-
-class _WatchedPool:
-    """Hands every connection it lends out to the running ProviderSession.request's watchdog."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
         watched = _connections.get()
         if watched is not None:
-            watched.append(conn)
-        return conn
+            watched.append(self.sock)
 
 
 class _WatchedHTTPConnection(_WatchedConnection, HTTPConnection):
@@ -51,43 +49,54 @@ class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
     pass
 
 
-class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
+class _WatchedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
 
-class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
 class ProviderSession(OAuth2Session):
-    """Authlib's requests session, with a watchdog that cuts the call's connections at `deadline`."""
+    """Authlib's requests session, with a watchdog that cuts the call's connections at `deadline`.
 
-    deadline: float | None = None  # time.monotonic() value, set by GoogleClient
+    Built inside a request, it takes the request's time budget: the first provider call of a
+    request starts a PROVIDER_TIMEOUT budget in `g`, and every later call shares what is left.
+    """
+
+    deadline: float | None = None  # time.monotonic() value
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for adapter in self.adapters.values():
             if isinstance(adapter, HTTPAdapter):
                 adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+        if has_request_context():
+            budget = current_app.config["PROVIDER_TIMEOUT"]
+            self.deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
+            self.default_timeout = max(0.2, self.deadline - time.monotonic())
 
     def request(self, method: str, url: str, withhold_token: bool = False, auth: Any = None,
                 **kwargs: Any) -> requests.Response:
+        response: requests.Response
         if self.deadline is None:
-            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
-        connections: list = []
+            response = super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+            return response
+        connections: list[socket.socket] = []
         expired = threading.Event()
 
         def cut() -> None:
             expired.set()
-            for conn in connections:
-                with contextlib.suppress(OSError, AttributeError):
-                    conn.watched_sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read in the request thread
+            for sock in connections:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read in the request thread
 
         watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()), cut)
         reset = _connections.set(connections)
         watchdog.start()
         try:
-            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+            response = super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+            return response
         except requests.RequestException:
             if expired.is_set():
                 raise requests.Timeout("the provider's answer did not complete in time") from None

@@ -20,16 +20,17 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from flask import Flask, Request, Response, after_this_request, current_app, flash, g, request, session
-from flask.sessions import SessionMixin
+from flask.sessions import SessionInterface, SessionMixin
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
 from .errors import SESSION_EXPIRED, SignInError, StoreUnavailable
-from .store import Records, Sealer, digest, namespace, new_secret, open_records
+from .store import Records, RedisRecords, Sealer, digest, namespace, new_secret, open_records
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,88 @@ MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest drop
 COOKIE_VALUE = re.compile(r"([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})")
 
 
-class SealedSessions:
-    """Mixed in before a Flask-Session interface: its hooks, over sealed conditional records."""
+# --------------------------------------------------------------------------- what the records hold
+
+
+class User(TypedDict):
+    """Who is signed in (`g.user`, `current_user`): userinfo's value of each claim, else the ID token's.
+
+    `sub` is checked (a non-empty string, the same in both); the others are the provider's values
+    as sent, so any JSON type, or None when neither had the claim. `hd` is the ID token's only.
+    """
+
+    sub: str
+    name: object
+    email: object
+    email_verified: object
+    picture: object
+    hd: object
+
+
+class Token(TypedDict):
+    """The parts of a token response kept server-side (oidc.keep_token); never the ID token."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: int | None  # Unix time
+    scope: str  # space-separated, as granted
+    token_type: str
+
+
+class SessionRecord(TypedDict, total=False):
+    """Every key a session holds; `session_record()` is this request's session with these types.
+
+    Signed in, it holds user, userinfo, token (until Google access ends), signed_in_at and
+    last_seen; anonymous, at most the flashed messages and the CSRF token.
+    """
+
+    user: User
+    userinfo: dict[str, Any]  # the provider's userinfo response, as sent
+    token: Token
+    signed_in_at: int  # Unix time; the absolute lifetime counts from here
+    last_seen: int  # Unix time, written at most every TOUCH_INTERVAL; the idle lifetime counts from here
+    google_access_ended: str  # why the tokens were dropped (the refused refresh's error code)
+    # Flask's and Flask-WTF's own keys
+    _flashes: list[Sequence[str]]  # (category, message): tuples when flashed, lists once read from the store
+    csrf_token: str  # Flask-WTF's raw token for the sign-out form
+    _permanent: bool  # Flask-Session marks every session permanent (the cookie has an expiry)
+
+
+class PendingData(TypedDict):
+    """What /callback needs from /login (Authlib's `save_authorize_data` keywords besides the state)."""
+
+    redirect_uri: str
+    next: str  # where to land after signing in, a local path (views.safe_next)
+    nonce: str
+    code_verifier: str  # PKCE (RFC 7636)
+
+
+class PendingSignIn(TypedDict):
+    """A pending sign-in's sealed record: its state, and the data kept for /callback."""
+
+    state: str
+    data: PendingData
+
+
+def session_record() -> SessionRecord:
+    """This request's `flask.session` (the same object: writes mark it modified), typed as SessionRecord."""
+    return cast(SessionRecord, session)
+
+
+def session_interface() -> SealedSessions:
+    """The app's session interface, as init_sessions installed it (Flask types it as the base class)."""
+    return cast(SealedSessions, current_app.session_interface)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+class SealedSessions(SessionInterface):
+    """Mixed in before a Flask-Session interface: its hooks, over sealed conditional records.
+
+    Subclasses Flask's SessionInterface only for the types (Flask-Session's interfaces do too, so
+    the method order is the same as without it): the cookie helpers below are Flask's.
+    """
 
     records: Records
     sealer: Sealer
@@ -58,7 +139,7 @@ class SealedSessions:
         match = COOKIE_VALUE.fullmatch(store_id.removeprefix(self.key_prefix))
         return (self.key_prefix + match[1], match[2]) if match else None
 
-    def _retrieve_session_data(self, store_id: str) -> dict | None:
+    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
         parts = self._split(store_id)
         if parts is None:
             return None  # not a cookie we issued
@@ -82,7 +163,7 @@ class SealedSessions:
         if request.path.startswith(SESSIONLESS_PATHS):
             return self.fresh()
         try:
-            sess = super().open_session(app, request)  # type: ignore[misc]
+            sess: Any = super().open_session(app, request)  # Flask-Session's ServerSideSession
         except self.records.store_errors as exc:
             log.warning("session store unavailable: %s", type(exc).__name__)
             sess = self.fresh()
@@ -178,13 +259,14 @@ def init_sessions(app: Flask) -> None:
     space = namespace(config["GOOGLE_CLIENT_ID"])
     records = open_records(config, space, PENDING_LIFETIME)
     options = {"key_prefix": f"session:{space}:", "use_signer": False, "permanent": True}
-    if config["SESSION_TYPE"] == "redis":
-        interface: SealedSessions = RedisStore(app, client=records.client, **options)  # type: ignore[attr-defined]
+    interface: SealedSessions
+    if isinstance(records, RedisRecords):  # SESSION_TYPE=redis
+        interface = RedisStore(app, client=records.client, **options)
     else:
         interface = FileStore(app, client=records, **options)
     interface.records = records
     interface.sealer = Sealer(config["SECRET_KEY"], space)
-    app.session_interface = interface  # type: ignore[assignment]
+    app.session_interface = interface
     app.before_request(check_session)
 
 
@@ -193,19 +275,20 @@ def check_session() -> None:
     if getattr(session, "unavailable", False):
         raise StoreUnavailable("session store unavailable")
     g.user = None
-    user = session.get("user")
+    record = session_record()
+    user = record.get("user")
     if not user:
         return
     now = time.time()
     idle = current_app.permanent_session_lifetime.total_seconds()
-    expired = (now - session.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
-               or now - session.get("last_seen", 0) > idle)
+    expired = (now - record.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
+               or now - record.get("last_seen", 0) > idle)
     if expired:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
         end_session(SESSION_EXPIRED)
         return
-    if now - session.get("last_seen", 0) >= TOUCH_INTERVAL:
-        session["last_seen"] = int(now)
+    if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:
+        record["last_seen"] = int(now)
     g.user = user
 
 
@@ -213,21 +296,18 @@ def end_session(message: str, category: str = "info") -> None:
     """Delete the record, leave a message under a new id: the old cookie then opens nothing, and
     no request that loaded the old record can write it back (store.py's conditional writes)."""
     session.clear()
-    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    session_interface().regenerate(session)
     flash(message, category)
 
 
 def drop_google_access(reason: str) -> None:
     """The grant is gone (a refused refresh): the user stays signed in, without Google tokens."""
-    session.pop("token", None)
-    session["google_access_ended"] = reason
+    record = session_record()
+    record.pop("token", None)
+    record["google_access_ended"] = reason
 
 
 # --------------------------------------------------------------------------- pending sign-ins
-
-
-def _interface() -> SealedSessions:
-    return current_app.session_interface  # type: ignore[return-value]
 
 
 def pending_cookie(state: str) -> str:
@@ -238,7 +318,7 @@ def pending_cookie(state: str) -> str:
 def _pending_cookies() -> list[tuple[int, str, str]]:
     """This browser's pending sign-ins as (issued, cookie name, secret), oldest first."""
     prefix = f"{current_app.config['SESSION_COOKIE_NAME']}_signin_"
-    found = []
+    found: list[tuple[int, str, str]] = []
     for name, value in request.cookies.items():
         issued, _, secret = value.partition(".")
         if name.startswith(prefix) and issued.isdigit() and secret:
@@ -256,19 +336,20 @@ def _set_cookie(name: str, value: str, max_age: int) -> None:
         return response
 
 
-def save_pending(state: str, data: dict) -> None:
+def save_pending(state: str, data: PendingData) -> None:
     """Keep what /callback needs (nonce, PKCE verifier, redirect URI, next), sealed by a cookie secret.
 
     Past PENDING_SIGNINS_MAX pending records in the whole store: 503, nothing written.
     """
-    interface = _interface()
+    interface = session_interface()
     records = interface.records
     for _, name, secret in _pending_cookies()[: -MAX_PENDING + 1 or None]:  # keep the newest few
         records.take_pending(records.pending_key(digest(secret)))
         _set_cookie(name, "", 0)
     secret = new_secret()
     key = records.pending_key(digest(secret))
-    blob = interface.sealer.seal(interface.sealer.key(secret), {"state": state, "data": data}, key)
+    pending: PendingSignIn = {"state": state, "data": data}
+    blob = interface.sealer.seal(interface.sealer.key(secret), pending, key)
     try:
         added = records.add_pending(key, blob, PENDING_LIFETIME, current_app.config["PENDING_SIGNINS_MAX"])
     except records.store_errors as exc:
@@ -278,7 +359,7 @@ def save_pending(state: str, data: dict) -> None:
     _set_cookie(pending_cookie(state), f"{int(time.time())}.{secret}", PENDING_LIFETIME)
 
 
-def take_pending(state: str | None) -> dict | None:
+def take_pending(state: str | None) -> PendingData | None:
     """The pending sign-in this browser started with `state`, once: it is deleted as it is read."""
     if not state:
         return None
@@ -287,13 +368,14 @@ def take_pending(state: str | None) -> dict | None:
     if not secret:
         return None
     _set_cookie(name, "", 0)  # spent, whatever happens next
-    interface = _interface()
+    interface = session_interface()
     key = interface.records.pending_key(digest(secret))
     try:
         blob = interface.records.take_pending(key)
     except interface.records.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
-    entry = None if blob is None else interface.sealer.open(interface.sealer.key(secret), blob, key)
+    opened = None if blob is None else interface.sealer.open(interface.sealer.key(secret), blob, key)
+    entry = cast("PendingSignIn | None", opened)  # sealed (authenticated) by save_pending: what it wrote
     if not entry or entry.get("state") != state:
         return None
     return entry["data"]

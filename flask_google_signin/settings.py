@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import limits
@@ -122,15 +123,30 @@ def parse_setting(name: str, raw: str | None, parse: Callable[[str], Any], defau
         raise ConfigError(f"{name} is invalid: {exc}") from None
 
 
-def apply_settings(config: dict[str, Any]) -> None:
-    """Fill the extension's config keys a host app left unset; parse those it set as text.
+def apply_settings(config: dict[str, Any], flask_defaults: Mapping[str, Any]) -> None:
+    """Every extension setting, checked: unset ones get our default, set ones go through their parser.
 
-    Values of the right type (set in Python by the host) are kept as they are.
+    Flask's own 31-day `PERMANENT_SESSION_LIFETIME` (the very object Flask presets) counts as
+    unset, so a host that never chose one gets 8 hours. Values a host set in Python (a bool, a
+    number, a list, a timedelta) are turned into text and parsed like the environment's, so `0`
+    for a lifetime or a `nan` timeout fails here too, and lists are normalised the same way.
+    (Flask presets `SESSION_COOKIE_SECURE=False`, which cannot be told from a host's own False:
+    GoogleSignIn warns when it is off outside debug and testing.)
     """
     for name, (parse, default) in SETTINGS.items():
         value = config.get(name)
-        if value is None or (isinstance(value, str) and parse is not str):
-            config[name] = parse_setting(name, value, parse, default)
+        if isinstance(value, timedelta) and value is flask_defaults.get(name):
+            value = None
+        config[name] = parse_setting(name, None if value is None else as_text(value), parse, default)
+
+
+def as_text(value: Any) -> str:
+    """A value set in Python, as the environment would spell it."""
+    if isinstance(value, timedelta):
+        return str(int(value.total_seconds()))
+    if isinstance(value, list | tuple | set):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def check_required(config: Mapping[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask.signals import Namespace
+# blinker's Namespace, through Flask (blinker is Flask's dependency, not one of ours); Flask does not re-export it.
+from flask.signals import Namespace  # type: ignore[attr-defined]
 
 signals = Namespace()
 #: Sent after a sign-in is stored: `signed_in.connect(fn)`; fn(app, user=..., userinfo=...).

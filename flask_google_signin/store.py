@@ -18,8 +18,9 @@ import hashlib
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import msgspec
 import redis
@@ -54,11 +55,11 @@ class Sealer:
         material = HKDF(hashes.SHA256(), 32, self.salt, self.info).derive(secret.encode())
         return AESGCM(material)
 
-    def seal(self, key: AESGCM, data: dict, aad: str) -> bytes:
+    def seal(self, key: AESGCM, data: Mapping[str, Any], aad: str) -> bytes:
         nonce = os.urandom(NONCE_SIZE)
         return VERSION + nonce + key.encrypt(nonce, self.encode(data), aad.encode())
 
-    def open(self, key: AESGCM, blob: bytes, aad: str) -> dict | None:
+    def open(self, key: AESGCM, blob: bytes, aad: str) -> dict[str, Any] | None:
         """The record, or None when it was altered, sealed for another key, or is not ours."""
         if not blob.startswith(VERSION) or len(blob) < 1 + NONCE_SIZE + 16:
             return None
@@ -88,6 +89,7 @@ class Records(Protocol):
     def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool: ...
     def delete(self, key: str) -> None: ...
     def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool: ...
+    def pending_key(self, name: str) -> str: ...
     def take_pending(self, key: str) -> bytes | None: ...
     def ping(self) -> None: ...
 
@@ -116,7 +118,7 @@ class RedisRecords:
         self._add_pending = client.register_script(self.ADD_PENDING)
 
     def get(self, key: str) -> bytes | None:
-        return self.client.get(key)
+        return cast("bytes | None", self.client.get(key))  # bytes: the client does not decode (make_redis)
 
     def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool:
         return bool(self.client.set(key, blob, ex=max(1, ttl), xx=exists, nx=not exists))
@@ -129,11 +131,12 @@ class RedisRecords:
 
     def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
         now = time.time()
-        args = [now, now + ttl, cap, blob, ttl, key]
+        args: list[float | bytes | str] = [now, now + ttl, cap, blob, ttl, key]
         return bool(self._add_pending(keys=[self.pending_index, key], args=args))
 
     def take_pending(self, key: str) -> bytes | None:
         """Atomic: of two requests with the same state, one gets the record, the other nothing."""
+        blob: bytes | None
         with self.client.pipeline(transaction=True) as pipe:
             pipe.getdel(key)
             pipe.zrem(self.pending_index, key)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuthError
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 from werkzeug.exceptions import BadRequest
+from werkzeug.local import LocalProxy
+from werkzeug.wrappers import Response as BaseResponse
 
 from .errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError
 from .oidc import google, keep_token, provider_errors
-from .sessions import drop_google_access, end_session
+from .sessions import SessionRecord, User, drop_google_access, end_session, session_interface, session_record
 from .signals import signed_in, signed_out
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -40,12 +44,17 @@ def redirect_uri() -> str:
     return base.rstrip("/") + url_for("auth.callback") if base else url_for("auth.callback", _external=True)
 
 
+def _app() -> Flask:
+    """The app itself rather than its proxy, as the sender of a signal (Flask types the proxy as Flask)."""
+    return cast("LocalProxy[Flask]", current_app)._get_current_object()
+
+
 @bp.get("/login")
-def login() -> Response:
+def login() -> BaseResponse:
     next_url = safe_next(request.args.get("next"))
-    if g.user and session.get("token"):
+    if g.user and session_record().get("token"):
         return redirect(next_url)  # signed in with Google access: nothing to renew
-    params = {}
+    params: dict[str, str] = {}
     if current_app.config["GOOGLE_OFFLINE_ACCESS"]:
         params.update(access_type="offline", prompt="consent")  # Google only sends a refresh token then
     domains = current_app.config["ALLOWED_DOMAINS"]
@@ -56,7 +65,7 @@ def login() -> Response:
 
 
 @bp.get("/callback")
-def callback() -> Response:
+def callback() -> BaseResponse:
     client = google()
     state = request.args.get("state")
     sub = None
@@ -81,7 +90,7 @@ def callback() -> Response:
         raise
     sign_in(claims, userinfo, token)
     log.info("signed in", extra={"event": "sign_in", "sub": sub})
-    signed_in.send(current_app._get_current_object(), user=session["user"], userinfo=userinfo)
+    signed_in.send(_app(), user=session_record()["user"], userinfo=userinfo)
     return redirect(pending.get("next") or "/")
 
 
@@ -93,7 +102,7 @@ def provider_error(error: str, description: str | None, trusted: bool) -> SignIn
     return SignInError(kind, f"provider error {code}", provider_code=code, said=(description or "") if trusted else "")
 
 
-def check_access(claims: dict) -> None:
+def check_access(claims: Mapping[str, Any]) -> None:
     """ALLOWED_DOMAINS against the ID token's hd claim; ALLOWED_EMAILS only for verified emails."""
     domains = current_app.config["ALLOWED_DOMAINS"]
     emails = current_app.config["ALLOWED_EMAILS"]
@@ -113,21 +122,22 @@ def check_access(claims: dict) -> None:
     raise SignInError("not_allowed", reason)
 
 
-def sign_in(claims: dict, userinfo: dict, token: dict) -> None:
+def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[str, Any]) -> None:
     """Replace the whole session under a new id (no fixation), holding what the pages need."""
     now = int(time.time())
+
+    def claim(name: str) -> Any:  # userinfo's value, else the ID token's
+        return userinfo.get(name, claims.get(name))
+
     session.clear()
-    session.update(
-        user={k: userinfo.get(k, claims.get(k)) for k in ("sub", "name", "email", "email_verified", "picture")}
-        | {"hd": claims.get("hd")},
-        userinfo=userinfo,
-        token=keep_token(token),
-        signed_in_at=now,
-        last_seen=now,
-    )
-    current_app.session_interface.regenerate(session)
+    user: User = {"sub": claim("sub"), "name": claim("name"), "email": claim("email"),
+                  "email_verified": claim("email_verified"), "picture": claim("picture"), "hd": claims.get("hd")}
+    record: SessionRecord = {"user": user, "userinfo": userinfo, "token": keep_token(token), "signed_in_at": now,
+                             "last_seen": now}
+    session.update(record)
+    session_interface().regenerate(session)
     generate_csrf()  # the sign-out form's token, stored now rather than by a second write on the next page
-    current_app.session_interface.write_now(session)  # stored before "signed in" is logged
+    session_interface().write_now(session)  # stored before "signed in" is logged
 
 
 class SignOutRefused(BadRequest):
@@ -141,7 +151,7 @@ def logout_page() -> str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Ends the session (303), from any page, also when it already expired.
 
     Exempt from CSRFProtect's blanket check, whose strict Referer rule fails over https on the
@@ -156,7 +166,7 @@ def logout() -> Response:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
             raise SignOutRefused(SIGN_OUT_FORM_EXPIRED) from None
-        token = session.get("token")
+        token = session_record().get("token")
         if token:
             try:
                 with provider_errors():
@@ -164,9 +174,9 @@ def logout() -> Response:
             except SignInError as exc:
                 log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
         log.info("signed out", extra={"event": "sign_out", "sub": g.user["sub"]})
-        signed_out.send(current_app._get_current_object(), user=g.user)
+        signed_out.send(_app(), user=g.user)
         end_session(SIGNED_OUT)
-    return redirect(url_for("pages.home"), code=303)
+    return redirect(request.script_root + "/", code=303)  # the host's home page, whatever it is called
 
 
 def same_origin() -> bool:
@@ -184,15 +194,15 @@ REFRESH_MARGIN = 60  # refresh an access token that expires within a minute
 def refresh_if_needed() -> None:
     """Keep the access token fresh. A refused refresh (the grant is gone) drops the Google tokens
     and keeps the user signed in; the pages then offer to renew access."""
-    token = session.get("token") or {}
-    expires_at = token.get("expires_at")
-    if not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
+    token = session_record().get("token")
+    expires_at = token.get("expires_at") if token else None
+    if not token or not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
         return
     sub = g.user["sub"] if g.user else None
     try:
         with provider_errors():
             try:
-                session["token"] = google().refresh(token)
+                session_record()["token"] = google().refresh(token)
             except OAuthError as exc:
                 if exc.error not in ("invalid_grant", "invalid_client", "unauthorized_client"):
                     raise

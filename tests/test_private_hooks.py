@@ -1,6 +1,6 @@
-"""Contract tests: how Flask-Session calls the hooks that app/sessions.py overrides.
+"""Contract tests for every library internal the extension relies on (docs/private-hooks.md).
 
-SealedSessions overrides Flask-Session's backend hooks (`_retrieve_session_data`,
+flask_google_signin/sessions.py: SealedSessions overrides Flask-Session's backend hooks (`_retrieve_session_data`,
 `_upsert_session`, `_delete_session`, and `_generate_sid`) and relies on its `open_session`
 calling them as below. These are private names: if a Flask-Session release changes them, these
 tests fail with a message saying what changed, before a session silently stops being sealed.
@@ -115,3 +115,55 @@ def test_authlib_reads_and_writes_pending_sign_ins_through_the_framework_integra
     source = inspect.getsource(FlaskOAuth2App.authorize_access_token)
     assert "self.framework.get_state_data(session" in source, "Authlib no longer reads state via the framework"
     assert "self.framework.set_state_data(" in inspect.getsource(FlaskOAuth2App.save_authorize_data)
+
+
+def test_authlib_builds_every_session_of_its_own_through_client_cls():
+    """GoogleClient.client_cls = ProviderSession puts Authlib's own calls (token exchange, JWKS,
+    userinfo) under the request's deadline: Authlib must keep building sessions from client_cls."""
+    from authlib.integrations.base_client.sync_app import OAuth2Mixin
+    from authlib.integrations.flask_client import OAuth
+
+    for name in ("_get_session", "_get_oauth_client"):
+        source = inspect.getsource(getattr(OAuth2Mixin, name))
+        assert "self.client_cls(" in source, f"Authlib's {name} no longer builds its session from client_cls"
+    assert OAuth.framework_integration_cls is not None, "Authlib's OAuth lost framework_integration_cls"
+
+
+def test_urllib3_lets_the_watchdog_see_each_connections_socket():
+    """provider_http.py sets PoolManager.pool_classes_by_scheme to pools whose ConnectionCls
+    registers `sock` at connect(): a real request to a local server must register its socket."""
+    import http.server
+    import threading
+
+    from urllib3 import PoolManager
+    from urllib3.connectionpool import HTTPConnectionPool
+
+    from flask_google_signin import provider_http
+
+    assert isinstance(PoolManager().pool_classes_by_scheme, dict), "urllib3 PoolManager.pool_classes_by_scheme"
+    assert "ConnectionCls" in vars(HTTPConnectionPool), "urllib3 HTTPConnectionPool.ConnectionCls"
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        seen: list = []
+        reset = provider_http._connections.set(seen)
+        try:
+            with provider_http.ProviderSession() as session:
+                url = f"http://127.0.0.1:{server.server_port}/"
+                assert session.get(url, timeout=5, withhold_token=True).text == "ok"
+        finally:
+            provider_http._connections.reset(reset)
+        assert len(seen) == 1 and hasattr(seen[0], "shutdown"), "no socket reached the watchdog"
+    finally:
+        server.shutdown()
