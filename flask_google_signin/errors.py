@@ -30,6 +30,8 @@ MESSAGES: dict[str, tuple[int, str]] = {
 }
 STORE_UNAVAILABLE = "Our session store is not answering. Please try again in a moment."
 SIGNED_OUT = "You have been signed out."
+SIGNED_OUT_EVERYWHERE = ("You have been signed out on every device, and this site's access to your Google account "
+                         "was revoked.")
 SESSION_EXPIRED = "Your session expired. Please sign in again."
 SIGN_OUT_CROSS_SITE = "Sign-out must come from this site."
 SIGN_OUT_FORM_EXPIRED = "The sign-out form expired. Please sign out again."

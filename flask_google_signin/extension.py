@@ -11,7 +11,7 @@ from flask import Flask, g, redirect, request, url_for
 from flask_wtf import CSRFProtect
 from werkzeug.local import LocalProxy
 
-from . import views
+from . import accounts, risc, views
 from .errors import register_error_handlers
 from .limits import init_limits
 from .oidc import init_oauth
@@ -82,6 +82,10 @@ class GoogleSignIn:
         csrf = app.extensions.get("csrf") or CSRFProtect(app)
         init_oauth(app)
         app.register_blueprint(views.bp)
+        app.register_blueprint(accounts.bp)
+        app.register_blueprint(risc.bp)
+        app.cli.add_command(risc.cli)  # flask risc register|verify|status (risc_cli.py)
+        csrf.exempt(risc.bp)  # a machine endpoint: the security event token is its authentication
         csrf.exempt(views.logout)  # checks its own origin and token (views.logout says why)
         init_limits(app)
         register_error_handlers(app)

@@ -20,7 +20,7 @@ from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import views
+from . import risc, views
 from .errors import RATE_LIMITED, render_error
 from .store import namespace
 
@@ -43,11 +43,18 @@ def make_limiter(app: Flask) -> Limiter:
                    in_memory_fallback_enabled=True, swallow_errors=True, key_prefix=prefix)
 
 
+LIMITED = ("auth.login", "risc.receive")  # the only endpoints the limiter looks at
+
+
 def init_limits(app: Flask) -> None:
-    """Apply LOGIN_RATE_LIMIT to /login; beyond it, the error page with 429 and Retry-After."""
+    """Apply LOGIN_RATE_LIMIT to /login; beyond it, the error page with 429 and Retry-After.
+
+    RISC_RATE_LIMIT applies to POST /risc the same way (its 429 is JSON: risc.too_many).
+    """
     limiter = make_limiter(app)
     app.view_functions["auth.login"] = limiter.limit(app.config["LOGIN_RATE_LIMIT"])(views.login)
-    limiter.request_filter(lambda: request.endpoint != "auth.login")  # others skip its lookups: half the cost
+    app.view_functions["risc.receive"] = limiter.limit(app.config["RISC_RATE_LIMIT"])(risc.receive)
+    limiter.request_filter(lambda: request.endpoint not in LIMITED)  # others skip its lookups: half the cost
 
     @app.errorhandler(RateLimitExceeded)
     def too_many_sign_ins(exc: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:

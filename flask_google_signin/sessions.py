@@ -82,6 +82,7 @@ class SessionRecord(TypedDict, total=False):
     signed_in_at: int  # Unix time; the absolute lifetime counts from here
     last_seen: int  # Unix time, written at most every TOUCH_INTERVAL; the idle lifetime counts from here
     google_access_ended: str  # why the tokens were dropped (the refused refresh's error code)
+    browser: str  # "Firefox 133 on Ubuntu", from the User-Agent at sign-in (the sessions page)
     # Flask's and Flask-WTF's own keys
     _flashes: list[Sequence[str]]  # (category, message): tuples when flashed, lists once read from the store
     csrf_token: str  # Flask-WTF's raw token for the sign-out form
@@ -267,6 +268,9 @@ def init_sessions(app: Flask) -> None:
     interface.records = records
     interface.sealer = Sealer(config["SECRET_KEY"], space)
     app.session_interface = interface
+    from .accounts import SessionIndex
+
+    app.extensions["google_signin_index"] = SessionIndex(records, config["SECRET_KEY"], space)
     app.before_request(check_session)
 
 
@@ -283,13 +287,17 @@ def check_session() -> None:
     idle = current_app.permanent_session_lifetime.total_seconds()
     expired = (now - record.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
                or now - record.get("last_seen", 0) > idle)
+    from . import accounts  # the per-user index is kept in step here; it imports this module
+
     if expired:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
+        accounts.on_sign_out(user["sub"], cast(str, session.sid).partition(".")[0])  # type: ignore[attr-defined]
         end_session(SESSION_EXPIRED)
         return
+    g.user = user
     if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:
         record["last_seen"] = int(now)
-    g.user = user
+        accounts.on_touch(user["sub"])
 
 
 def end_session(message: str, category: str = "info") -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import limits
 
 GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
+GOOGLE_RISC_CONFIGURATION_URL = "https://accounts.google.com/.well-known/risc-configuration"
 REQUIRED = ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -107,6 +108,8 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "PUBLIC_BASE_URL": (str, ""),
     "LOGIN_RATE_LIMIT": (rate_limit, "20/minute"),
     "PENDING_SIGNINS_MAX": (int_at_least(1), 100_000),
+    "RISC_CONFIGURATION_URL": (str, GOOGLE_RISC_CONFIGURATION_URL),
+    "RISC_RATE_LIMIT": (rate_limit, "120/minute"),
 }
 
 

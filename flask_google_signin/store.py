@@ -15,10 +15,11 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -86,8 +87,11 @@ class Records(Protocol):
     store_errors: tuple[type[Exception], ...]
 
     def get(self, key: str) -> bytes | None: ...
-    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool: ...
+    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool | None) -> bool: ...
     def delete(self, key: str) -> None: ...
+    def index_set(self, key: str, field: str, blob: bytes, expires_at: int) -> None: ...
+    def index_get(self, key: str) -> dict[str, bytes]: ...
+    def index_remove(self, key: str, *fields: str) -> None: ...
     def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool: ...
     def pending_key(self, name: str) -> str: ...
     def take_pending(self, key: str) -> bytes | None: ...
@@ -120,11 +124,28 @@ class RedisRecords:
     def get(self, key: str) -> bytes | None:
         return cast("bytes | None", self.client.get(key))  # bytes: the client does not decode (make_redis)
 
-    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool:
-        return bool(self.client.set(key, blob, ex=max(1, ttl), xx=exists, nx=not exists))
+    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool | None) -> bool:
+        """exists=True: only an update (SET XX); False: only a new record (SET NX); None: either."""
+        return bool(self.client.set(key, blob, ex=max(1, ttl), xx=exists is True, nx=exists is False))
 
     def delete(self, key: str) -> None:
         self.client.delete(key)
+
+    def index_set(self, key: str, field: str, blob: bytes, expires_at: int) -> None:
+        """One entry of a hash; the hash lives as long as its longest-lived entry."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, field, blob)
+            pipe.expireat(key, expires_at, nx=True)  # a new hash
+            pipe.expireat(key, expires_at, gt=True)  # a longer-lived entry
+            pipe.execute()
+
+    def index_get(self, key: str) -> dict[str, bytes]:
+        entries = cast("dict[bytes, bytes]", self.client.hgetall(key))
+        return {field.decode(): blob for field, blob in entries.items()}
+
+    def index_remove(self, key: str, *fields: str) -> None:
+        if fields:
+            self.client.hdel(key, *fields)
 
     def pending_key(self, name: str) -> str:
         return f"{self.pending_index}:{name}"
@@ -188,9 +209,15 @@ class FolderRecords:
         except FileNotFoundError:
             return None
 
-    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool) -> bool:
+    def put(self, key: str, blob: bytes, ttl: int, *, exists: bool | None) -> bool:
+        """exists=True: only an update; False: only a new record; None: either (written whole, then renamed)."""
         payload = int(time.time() + ttl).to_bytes(8, "big") + blob
         path = self._path(key)
+        if exists is None:
+            temporary = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+            temporary.write_bytes(payload)
+            os.replace(temporary, path)
+            return True
         if not exists:
             self._sweep()
             return self._create(path, payload)
@@ -231,6 +258,48 @@ class FolderRecords:
 
     def pending_key(self, name: str) -> str:
         return f"pending:{name}"
+
+    def index_set(self, key: str, field: str, blob: bytes, expires_at: int) -> None:
+        def change(entries: dict[str, str]) -> None:
+            entries[field] = base64.b64encode(blob).decode()
+
+        self._update_index(key, change, expires_at)
+
+    def index_get(self, key: str) -> dict[str, bytes]:
+        data = self.get(key)
+        entries: dict[str, str] = json.loads(data) if data else {}
+        return {field: base64.b64decode(blob) for field, blob in entries.items()}
+
+    def index_remove(self, key: str, *fields: str) -> None:
+        def change(entries: dict[str, str]) -> None:
+            for field in fields:
+                entries.pop(field, None)
+
+        self._update_index(key, change, 0)
+
+    def _update_index(self, key: str, change: Callable[[dict[str, str]], None], expires_at: int) -> None:
+        """Read, change and write one index file under its exclusive lock (deleted when empty).
+
+        The file's header is its longest-lived entry's expiry, so the sweep removes a forgotten one.
+        """
+        path = self._path(key)
+        for _ in range(3):  # the file may be unlinked (emptied) between our open and our lock: reopen
+            with open(path, "a+b") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                if os.fstat(handle.fileno()).st_nlink == 0:
+                    continue
+                handle.seek(0)
+                data = handle.read()
+                body = self._live(data)
+                entries: dict[str, str] = json.loads(body) if body else {}
+                change(entries)
+                if not entries:
+                    os.unlink(path)
+                    return
+                header = max(expires_at, int.from_bytes(data[:8], "big") if body else 0)
+                handle.truncate(0)
+                handle.write(header.to_bytes(8, "big") + json.dumps(entries).encode())
+                return
 
     def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
         """At most `cap` pending files. The count is exact within a process and recounted from the

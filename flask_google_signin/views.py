@@ -16,6 +16,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response as BaseResponse
 
+from . import accounts
 from .errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError
 from .oidc import google, keep_token, provider_errors
 from .sessions import SessionRecord, User, drop_google_access, end_session, session_interface, session_record
@@ -134,10 +135,12 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
                   "email_verified": claim("email_verified"), "picture": claim("picture"), "hd": claims.get("hd")}
     record: SessionRecord = {"user": user, "userinfo": userinfo, "token": keep_token(token), "signed_in_at": now,
                              "last_seen": now}
+    record["browser"] = accounts.describe_browser(request.headers.get("User-Agent", ""))
     session.update(record)
     session_interface().regenerate(session)
     generate_csrf()  # the sign-out form's token, stored now rather than by a second write on the next page
     session_interface().write_now(session)  # stored before "signed in" is logged
+    accounts.on_sign_in(user["sub"])
 
 
 class SignOutRefused(BadRequest):
@@ -166,17 +169,27 @@ def logout() -> BaseResponse:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
             raise SignOutRefused(SIGN_OUT_FORM_EXPIRED) from None
-        token = session_record().get("token")
-        if token:
-            try:
-                with provider_errors():
-                    google().revoke(token)
-            except SignInError as exc:
-                log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
-        log.info("signed out", extra={"event": "sign_out", "sub": g.user["sub"]})
+        sub = g.user["sub"]
+        if not accounts.other_live_sessions(sub):  # the grant covers every device: revoke it with the last
+            revoke_at_google(sub)
+        accounts.on_sign_out(sub, accounts.current_id())
+        log.info("signed out", extra={"event": "sign_out", "sub": sub})
         signed_out.send(_app(), user=g.user)
         end_session(SIGNED_OUT)
     return redirect(request.script_root + "/", code=303)  # the host's home page, whatever it is called
+
+
+def revoke_at_google(sub: str) -> None:
+    """RFC 7009, best effort: the session's refresh token (else access token) is revoked at Google,
+    which ends the user's grant to this site on every device."""
+    token = session_record().get("token")
+    if not token or not accounts.tokens_still_valid(sub):
+        return
+    try:
+        with provider_errors():
+            google().revoke(token)
+    except SignInError as exc:
+        log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
 
 
 def same_origin() -> bool:
@@ -199,6 +212,8 @@ def refresh_if_needed() -> None:
     if not token or not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
         return
     sub = g.user["sub"] if g.user else None
+    if sub and not accounts.tokens_still_valid(sub):
+        return
     try:
         with provider_errors():
             try:

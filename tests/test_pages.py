@@ -312,7 +312,12 @@ def test_every_page(browser, app_server, a11y_summary, viewport, scheme):
         assert overflow <= 0, f"the profile scrolls sideways by {overflow}px"
         check.check("4-profile")
 
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("link", name="Your sessions").first.click()
+        page.wait_for_url(app_server.url + "/sessions")
+        assert "this device" in page.locator("table.sessions").inner_text()
+        check.check("4b-sessions")
+
+        page.get_by_role("button", name="Sign out", exact=True).first.click()
         page.wait_for_url(app_server.url + "/")
         assert page.get_by_role("status").inner_text() == "You have been signed out."
         check.check("5-signed-out")

@@ -1,0 +1,286 @@
+"""Each user's sessions: the per-user index, the "Your sessions" page, and ending sessions elsewhere.
+
+The index is keyed by an HMAC of the ID token's `sub` (its key derived from SECRET_KEY), so the
+store holds no claim in clear. One entry per live session: the session id (which names a record
+but cannot open it), and, sealed with a server-side key, what the page shows (browser, signed in
+at, last active). A session's refresh token is findable for Cross-Account Protection's
+`token-revoked` event only through HMACs of its identifiers; the token itself is never here.
+
+Ending a session elsewhere deletes its record: its next request, on any instance, is anonymous,
+and no request that loaded it earlier can write it back (store.py's conditional writes). A
+refresh token revoked by Google is marked in the session's entry and dropped the next time that
+session touches its tokens (each refresh, sign-out, and the once-a-minute idle clock).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any, TypedDict, cast
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session
+from flask.typing import ResponseReturnValue
+from ua_parser import parse as parse_user_agent
+
+from .sessions import SessionRecord, end_session, record_lifetime, session_interface, session_record
+from .store import Records, Sealer
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sessions", __name__, template_folder="templates")
+
+PREFIX_LENGTH = 16  # Google's `prefix` token identifier: the token's first 16 characters
+
+
+class Entry(TypedDict):
+    """One session in its user's index, as the "Your sessions" page shows it."""
+
+    browser: str
+    signed_in_at: int
+    last_active: int
+    expires_at: int
+    tokens_revoked: bool  # a security event revoked its refresh token: dropped on the session's next use
+
+
+class SessionIndex:
+    """The per-user index over a store, with its keys derived from SECRET_KEY."""
+
+    def __init__(self, records: Records, secret_key: str, space: str) -> None:
+        self.records = records
+        self.space = space
+        material = HKDF(hashes.SHA256(), 64, hashlib.sha256(secret_key.encode()).digest(),
+                        f"flask-google-signin index v1|{space}".encode()).derive(b"index")
+        self.hmac_key, self.entry_key = material[:32], AESGCM(material[32:])
+        self.sealer = Sealer(secret_key, space)  # its seal/open; the key is entry_key, not a browser's
+
+    def digest(self, value: str) -> str:
+        mac = hmac.new(self.hmac_key, value.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def user_key(self, sub: str) -> str:
+        return f"user:{self.space}:{self.digest('sub|' + sub)}"
+
+    def token_keys(self, refresh_token: str) -> list[str]:
+        """Where `token-revoked` can find the session holding this refresh token, by either identifier."""
+        # Google's `hash_base64_sha512_sha512`: base64 of SHA-512 over SHA-512 of the token
+        hashed = base64.b64encode(hashlib.sha512(hashlib.sha512(refresh_token.encode()).digest()).digest()).decode()
+        return [f"rt:{self.space}:{self.digest('prefix|' + refresh_token[:PREFIX_LENGTH])}",
+                f"rt:{self.space}:{self.digest('hash|' + hashed)}"]
+
+    def put(self, key: str, session_id: str, entry: Entry) -> None:
+        blob = self.sealer.seal(self.entry_key, cast("dict[str, Any]", entry), session_id)
+        self.records.index_set(key, session_id, blob, entry["expires_at"])
+
+    def entries(self, key: str) -> dict[str, Entry]:
+        """The user's live sessions (`key`: user_key(sub)); entries whose session expired or was deleted drop out."""
+        now = time.time()
+        live: dict[str, Entry] = {}
+        dead: list[str] = []
+        for session_id, blob in self.records.index_get(key).items():
+            entry = cast("Entry | None", self.sealer.open(self.entry_key, blob, session_id))
+            alive = entry is not None and entry["expires_at"] > now
+            if entry is not None and alive and self.records.get(record_key(session_id)) is not None:
+                live[session_id] = entry
+            else:
+                dead.append(session_id)
+        self.records.index_remove(key, *dead)
+        return live
+
+    def entry(self, key: str, session_id: str) -> Entry | None:
+        """One session's entry, without checking the others (the once-a-minute touch)."""
+        blob = self.records.index_get(key).get(session_id)
+        return None if blob is None else cast("Entry | None", self.sealer.open(self.entry_key, blob, session_id))
+
+    def remove(self, key: str, *session_ids: str) -> None:
+        self.records.index_remove(key, *session_ids)
+
+
+def index() -> SessionIndex:
+    return cast(SessionIndex, current_app.extensions["google_signin_index"])
+
+
+def record_key(session_id: str) -> str:
+    return session_interface().key_prefix + session_id
+
+
+def current_id() -> str:
+    return cast(str, session.sid).partition(".")[0]  # type: ignore[attr-defined]
+
+
+def describe_browser(user_agent: str) -> str:
+    """"Firefox 133 on Ubuntu", from a maintained parser (ua-parser), not a home-made table."""
+    parsed = parse_user_agent(user_agent[:512])
+    browser = parsed.user_agent.family if parsed.user_agent else "Unknown browser"
+    if parsed.user_agent and parsed.user_agent.major:
+        browser = f"{browser} {parsed.user_agent.major}"
+    system = parsed.os.family if parsed.os else "an unknown system"
+    return f"{browser} on {system}"
+
+
+# --------------------------------------------------------------------------- kept in step with sessions
+
+
+def on_sign_in(sub: str) -> None:
+    """Called once the new session is stored: its index entry, and its refresh token's lookups."""
+    record = session_record()
+    record_index_entry(sub, current_id(), record)
+    token = record.get("token")
+    if token and token.get("refresh_token"):
+        for key in index().token_keys(cast(str, token["refresh_token"])):
+            value = f"{index().user_key(sub)}\n{current_id()}".encode()  # no claim in clear
+            index().records.put(key, value, record_lifetime(session), exists=None)
+
+
+def record_index_entry(sub: str, session_id: str, record: SessionRecord, tokens_revoked: bool = False) -> None:
+    now = int(time.time())
+    entry: Entry = {"browser": record.get("browser", "Unknown browser"),
+                    "signed_in_at": record.get("signed_in_at", now), "last_active": record.get("last_seen", now),
+                    "expires_at": now + record_lifetime(session), "tokens_revoked": tokens_revoked}
+    index().put(index().user_key(sub), session_id, entry)
+
+
+def on_touch(sub: str) -> None:
+    """The idle clock moved (once a minute): refresh the entry, and apply a revoked refresh token."""
+    entry = index().entry(index().user_key(sub), current_id())
+    if entry and entry["tokens_revoked"] and "token" in session:
+        apply_token_revocation(sub)
+    record_index_entry(sub, current_id(), session_record())
+
+
+def tokens_still_valid(sub: str) -> bool:
+    """Before a session uses its refresh token: has a security event revoked it meanwhile?"""
+    entry = index().entry(index().user_key(sub), current_id())
+    if entry and entry["tokens_revoked"]:
+        apply_token_revocation(sub)
+        return False
+    return True
+
+
+def apply_token_revocation(sub: str) -> None:
+    record = session_record()
+    record.pop("token", None)
+    record["google_access_ended"] = "token_revoked"
+    log.warning("refresh token revoked by a security event: Google tokens dropped",
+                extra={"event": "token_revoked", "reason": "token-revoked", "sub": sub})
+
+
+def on_sign_out(sub: str, session_id: str) -> None:
+    index().remove(index().user_key(sub), session_id)
+
+
+def other_live_sessions(sub: str) -> int:
+    return len([sid for sid in index().entries(index().user_key(sub)) if sid != current_id()])
+
+
+# --------------------------------------------------------------------------- ending sessions
+
+
+def end_user_sessions(sub: str, cause: str, *, keep_sid: str | None = None) -> int:
+    """End every session of `sub` on every instance (but `keep_sid`); returns how many ended.
+
+    Each record is deleted, so its next request anywhere is anonymous; each ending is an audit line.
+    """
+    ended, key = 0, index().user_key(sub)
+    for session_id in index().entries(key):
+        if session_id == keep_sid:
+            continue
+        index().records.delete(record_key(session_id))
+        index().remove(key, session_id)
+        log.info("session ended", extra={"event": "session_ended", "reason": cause, "sub": sub})
+        ended += 1
+    return ended
+
+
+def drop_refresh_token(identifier: str, alg: str) -> int:
+    """The sessions holding this refresh token drop their Google tokens (on their next use of them).
+
+    `alg` is Cross-Account Protection's `token_identifier_alg`: `prefix` (the first 16 characters)
+    or `hash_base64_sha512_sha512` (base64 of the token's double SHA-512, as token_keys stores it).
+    """
+    if alg == "prefix":
+        key = f"rt:{index().space}:{index().digest('prefix|' + identifier[:PREFIX_LENGTH])}"
+    else:
+        key = f"rt:{index().space}:{index().digest('hash|' + identifier)}"
+    found = index().records.get(key)
+    if found is None:
+        return 0
+    user, _, session_id = found.decode().partition("\n")
+    entry = index().entries(user).get(session_id)
+    if entry is None:
+        return 0
+    index().put(user, session_id, {**entry, "tokens_revoked": True})
+    log.info("refresh token marked revoked: the session drops it on its next use",
+             extra={"event": "token_revoked", "reason": f"token-revoked ({alg})"})
+    return 1
+
+
+# --------------------------------------------------------------------------- the page
+
+
+@bp.app_template_filter("google_signin_time")
+def minute(timestamp: int) -> str:
+    """The minute is enough: "2026-12-01 18:40 UTC"."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+
+
+def handle(session_id: str) -> str:
+    """What a form names a session by: an HMAC, so the page never shows another session's id."""
+    return index().digest("handle|" + session_id)[:22]
+
+
+@bp.get("/sessions")
+def sessions_page() -> ResponseReturnValue:
+    user = g.get("user")
+    if not user:
+        return redirect(f"{request.script_root}/login?next=/sessions")
+    current = current_id()
+    entries = sorted(index().entries(index().user_key(user["sub"])).items(),
+                     key=lambda item: (item[0] != current, -item[1]["last_active"]))
+    rows = [{"handle": handle(sid), "current": sid == current, **entry} for sid, entry in entries]
+    return render_template("google_signin/sessions.html", rows=rows)
+
+
+@bp.post("/sessions/end")
+def end_one() -> ResponseReturnValue:
+    user = g.get("user")
+    if not user:
+        abort(403)
+    wanted, key = request.form.get("session", ""), index().user_key(user["sub"])
+    for session_id in index().entries(key):
+        if hmac.compare_digest(handle(session_id), wanted) and session_id != current_id():
+            index().records.delete(record_key(session_id))
+            index().remove(key, session_id)
+            log.info("session ended", extra={"event": "session_ended", "reason": "signed out elsewhere",
+                                             "sub": user["sub"]})
+    return redirect(f"{request.script_root}/sessions", code=303)
+
+
+@bp.post("/sessions/others")
+def end_others() -> ResponseReturnValue:
+    user = g.get("user")
+    if not user:
+        abort(403)
+    end_user_sessions(user["sub"], "signed out elsewhere", keep_sid=current_id())
+    return redirect(f"{request.script_root}/sessions", code=303)
+
+
+@bp.post("/sessions/all")
+def end_all() -> ResponseReturnValue:
+    """Every session, this one included; the grant at Google too (it covers every device)."""
+    from .errors import SIGNED_OUT_EVERYWHERE
+    from .views import revoke_at_google
+
+    user = g.get("user")
+    if not user:
+        abort(403)
+    revoke_at_google(user["sub"])
+    end_user_sessions(user["sub"], "signed out everywhere", keep_sid=current_id())
+    index().remove(index().user_key(user["sub"]), current_id())
+    log.info("session ended", extra={"event": "session_ended", "reason": "signed out everywhere", "sub": user["sub"]})
+    end_session(SIGNED_OUT_EVERYWHERE)
+    return redirect(request.script_root + "/", code=303)
