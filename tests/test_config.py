@@ -105,6 +105,7 @@ def test_offline_access_asks_for_refresh_token(make_app, google):
     assert "access_type=offline" in location and "prompt=consent" in location
 
 
+@pytest.mark.slow  # starts a server
 def test_gunicorn_stops_with_one_line(tmp_path):
     """The Dockerfile's command, without SECRET_KEY: one error line from the master, no worker loop."""
     from .conftest import docker_cmd
@@ -131,6 +132,7 @@ def run_gunicorn(env_file: str = "", **settings: str) -> subprocess.CompletedPro
     return subprocess.run([gunicorn, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
 
 
+@pytest.mark.slow  # starts a server
 # gunicorn itself reads WEB_CONCURRENCY from the process environment before it reads gunicorn.conf.py,
 # and stops on a non-number or a negative one with its own line; from .env the value reaches us.
 @pytest.mark.parametrize(("name", "value", "where"), [

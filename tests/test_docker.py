@@ -116,6 +116,7 @@ def test_final_stage_runs_as_non_root_without_build_tools(final):
     assert final.all("EXPOSE") == ["8000"]
 
 
+@pytest.mark.slow
 def test_docker_cmd_is_the_final_stage_cmd_the_browser_tests_boot(final, app_server):
     """conftest.docker_cmd() takes the first CMD in the file: it must be the final stage's, the image's."""
     assert len(re.findall(r"^CMD\s", DOCKERFILE.read_text(), re.MULTILINE)) == 1
@@ -132,6 +133,7 @@ def healthcheck_argv(final: Stage) -> list[str]:
     return [sys.executable, *argv[1:]]
 
 
+@pytest.mark.slow
 def test_healthcheck_passes_against_a_running_app(final, app_server):
     env = {**os.environ, "PORT": str(app_server.port)}
     result = subprocess.run(healthcheck_argv(final), env=env, capture_output=True, text=True, timeout=10)

@@ -129,6 +129,7 @@ def test_authlib_builds_every_session_of_its_own_through_client_cls():
     assert OAuth.framework_integration_cls is not None, "Authlib's OAuth lost framework_integration_cls"
 
 
+@pytest.mark.slow  # starts a server
 def test_urllib3_lets_the_watchdog_see_each_connections_socket():
     """provider_http.py sets PoolManager.pool_classes_by_scheme to pools whose ConnectionCls
     registers `sock` at connect(): a real request to a local server must register its socket."""

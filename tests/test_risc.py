@@ -521,6 +521,7 @@ def test_a_store_error_while_applying_forgets_the_jti(store_app, google, fake_ri
     assert users.signed_in() == {"alice": False, "bob": True}
 
 
+@pytest.mark.slow  # starts a server
 def test_a_hung_redis_gives_a_503_within_seconds(make_app, google, fake_risc):
     """A Redis that accepts connections and never answers: REDIS_TIMEOUT bounds every call."""
     with socket.socket() as hung:
