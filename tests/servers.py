@@ -1,66 +1,22 @@
-"""Helpers for the multi-instance, fault and load tests: a provider we can pause, stop and count,
-and a browser made of `requests` that signs in over real HTTP.
+"""Helpers for the multi-instance, fault and load tests: a browser made of `requests` that signs in
+over real HTTP, and what the store holds for it. (The provider that can be paused and counted is
+scripts/launch.py's Provider, started with a log_path.)
 
 Everything binds or talks to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 import requests
 
 from flask_google_signin.store import Sealer, namespace
 
-from .conftest import E2E_SECRET_KEY, ROOT, free_port, serve, wait_http
+from .helpers import E2E_SECRET_KEY
 
 TIMEOUT = 15  # per HTTP call made by a test; every server under test answers well within it
-
-
-class LoggedProvider:
-    """oidc-provider-mock with extra CLI flags and its access log kept, so tests can count calls."""
-
-    def __init__(self, log_path: Path, *extra: str, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.metadata_url = f"{self.url}/.well-known/openid-configuration"
-        self.log_path = log_path
-        self.extra = extra
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen([*serve.provider_command(self.port), *self.extra], cwd=ROOT,
-                                            env=serve.provider_env(dict(os.environ)), stdout=log, stderr=log)
-        wait_http(self.metadata_url, self.process)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.resume()
-            self.process.terminate()
-            self.process.wait(10)
-
-    def pause(self) -> None:
-        """SIGSTOP: the port still accepts connections but nothing answers (a hung provider)."""
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def calls(self) -> list[str]:
-        """Requests served so far, as "METHOD /path" (uvicorn's access log)."""
-        text = self.log_path.read_text()
-        return [f"{m} {p}" for m, p in re.findall(r'"(GET|POST|PUT) ([^ ?"]+)[^"]*" \d{3}', text)]
-
-    def revoke(self, sub: str) -> None:
-        """The mock's admin endpoint: every access and refresh token of `sub` stops working."""
-        requests.post(f"{self.url}/users/{sub}/revoke-tokens", timeout=TIMEOUT).raise_for_status()
 
 
 class Browser:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from .conftest import screenshot
+from .helpers import screenshot
 from .tls_proxy import OnePageSite
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

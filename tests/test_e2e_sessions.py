@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import screenshot
+from .helpers import screenshot
 from .test_pages import PageCheck
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

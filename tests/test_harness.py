@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .conftest import SERVER_FIXTURES
+from .conftest import SERVER_FIXTURES  # the collection check lives there
 
 
 def test_a_fast_test_cannot_open_a_listening_socket():

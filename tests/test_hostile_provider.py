@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from .conftest import CLIENT_ID, CLIENT_SECRET
+from .helpers import CLIENT_ID, CLIENT_SECRET
 from .hostile_provider import DROP, HostileProvider
 
 FAST_TIMEOUT = 1.0  # PROVIDER_TIMEOUT in most tests, so the "hangs" cases cost a second each

@@ -18,7 +18,7 @@ import pytest
 from app import create_app
 from flask_google_signin import ConfigError
 
-from .conftest import AuthActions, base_config, free_port, private_redis
+from .helpers import AuthActions, base_config, free_port, private_redis
 
 STORE_DOWN = "Our session store is not answering"
 

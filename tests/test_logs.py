@@ -14,7 +14,7 @@ import requests
 
 from app.logs import JsonFormatter, RequestIdFilter
 
-from .conftest import AuthActions
+from .helpers import AuthActions
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 

@@ -8,7 +8,8 @@ import time
 import pytest
 import requests
 
-from .servers import TIMEOUT, Browser, LoggedProvider, redis_pair, stored_session
+from .helpers import Provider
+from .servers import TIMEOUT, Browser, redis_pair, stored_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -17,8 +18,8 @@ TOKEN_MAX_AGE = 30
 
 @pytest.fixture(scope="module")
 def short_provider(tmp_path_factory):
-    provider = LoggedProvider(tmp_path_factory.mktemp("provider") / "provider.log",
-                              "--token-max-age", str(TOKEN_MAX_AGE))
+    provider = Provider(None, "--token-max-age", str(TOKEN_MAX_AGE),
+                        log_path=tmp_path_factory.mktemp("provider") / "provider.log")
     yield provider
     provider.stop()
 
@@ -28,7 +29,7 @@ def pair(gunicorn_factory, redis_server, short_provider):
     return redis_pair(gunicorn_factory, redis_server, short_provider, "refresh")
 
 
-def userinfo_status(provider: LoggedProvider, access_token: str) -> int:
+def userinfo_status(provider: Provider, access_token: str) -> int:
     return requests.get(f"{provider.url}/userinfo", headers={"Authorization": f"Bearer {access_token}"},
                         timeout=TIMEOUT).status_code
 

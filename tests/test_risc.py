@@ -27,7 +27,7 @@ from joserfc.jwk import RSAKey
 from flask_google_signin import accounts, risc
 from flask_google_signin.risc_cli import AUDIENCE, PUSH, RISC_API
 
-from .conftest import CLIENT_ID, AuthActions, stored_record
+from .helpers import CLIENT_ID, AuthActions, stored_record
 from .hostile_provider import raw_jws
 
 CONTENT_TYPE = "application/secevent+jwt"
