@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask_google_signin import GoogleSignIn
 from flask_google_signin.settings import GOOGLE_METADATA_URL
 
-from . import health, pages
+from . import calendar, health, pages
 from .config import ROOT, load_settings
 from .errors import register_errorhandlers
 from .logs import init_logging
@@ -40,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(calendar.bp)
 
 
 def template_globals() -> dict[str, Any]:

@@ -14,6 +14,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from flask_google_signin.sessions import session_record
 from flask_google_signin.views import refresh_if_needed
 
+from .calendar import calendar_connected
+
 bp = Blueprint("pages", __name__)
 
 
@@ -110,6 +112,7 @@ def profile() -> BaseResponse | str:
         token_expires_at=token.get("expires_at") if token else None,
         has_refresh_token=bool(token and token.get("refresh_token")),
         google_access=bool(token),
+        calendar_connected=calendar_connected(),
         signed_in_at=record["signed_in_at"],
         session_expires_at=min(record["signed_in_at"] + current_app.config["SESSION_ABSOLUTE_LIFETIME"],
                                record["last_seen"] + idle),

@@ -126,7 +126,8 @@ def describe_browser(user_agent: str) -> str:
 
 
 def on_sign_in(sub: str) -> None:
-    """Called once the new session is stored: its index entry, and its refresh token's lookups."""
+    """Called once the session holds new Google tokens (a sign-in, once stored; a connect): its index
+    entry, without a revoked mark (that was the old token's), and its refresh token's lookups."""
     record = session_record()
     record_index_entry(sub, current_id(), record)
     token = record.get("token")

@@ -27,6 +27,28 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "identity_rejected": (401, "The identity sent by the sign-in provider failed verification."),
     "not_allowed": (403, "This account is not allowed to sign in here."),
     "too_many_pending": (503, "Too many sign-ins are in progress right now. Please try again in a few minutes."),
+    # connecting more Google access to a signed-in session (views.connect_scopes)
+    "wrong_account": (403, "You chose a different Google account from the one you are signed in with here, so "
+                           "nothing was connected. Try again, and choose the account you signed in with."),
+    "connect_signed_out": (401, "You are no longer signed in with the account that started connecting, so nothing "
+                                "was connected. Sign in, then connect again."),
+}
+# Page titles for codes whose status alone would say too little.
+CODE_TITLES = {"wrong_account": "That is a different Google account",
+               "connect_signed_out": "Nothing was connected"}
+
+# kind -> what the user reads when a Google API call on their behalf gives no answer (google_api.py).
+# Shown inside the host's page, never as an error page: the user is still signed in.
+API_MESSAGES: dict[str, str] = {
+    "no_access": "This site has no access to that part of your Google account yet.",
+    "access_ended": "Google no longer accepts this site's access: it was revoked, or it expired. You are still "
+                    "signed in here; connect again to continue.",
+    "unauthorized": "Google did not accept this site's access, even after renewing it. Connect again to continue.",
+    "forbidden": "Google refused the request (403): the API is not enabled in this app's Google Cloud project, "
+                 "or the access you granted does not cover it.",
+    "unavailable": "Google could not answer just now. Please try again in a moment.",
+    "timeout": "Google did not answer in time. Please try again in a moment.",
+    "bad_response": "Google sent an answer this site could not read.",
 }
 STORE_UNAVAILABLE = "Our session store is not answering. Please try again in a moment."
 SIGNED_OUT = "You have been signed out."
@@ -70,6 +92,19 @@ class SignInError(Exception):
         self.reason = reason or code
 
 
+class GoogleAPIError(Exception):
+    """A call to a Google API on the user's behalf that gave no usable answer; `message` is for the page.
+
+    `kind` is one of API_MESSAGES; `status` is Google's HTTP status when there was one.
+    """
+
+    def __init__(self, kind: str, status: int | None = None) -> None:
+        super().__init__(API_MESSAGES[kind])
+        self.kind = kind
+        self.status = status
+        self.message = API_MESSAGES[kind]
+
+
 class StoreUnavailable(Exception):
     """The session store (Redis, the session folder) did not answer."""
 
@@ -95,7 +130,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(SignInError)
     def sign_in_error(exc: SignInError) -> tuple[str, int]:
-        return render_error(exc.status, exc.message, retry=True)
+        return render_error(exc.status, exc.message, retry=True, title=CODE_TITLES.get(exc.code))
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> tuple[str, int]:

@@ -54,6 +54,10 @@ class GoogleSignIn:
         app.config.from_prefixed_env(prefix="APP")  # or any loader
         google_signin = GoogleSignIn(app)           # or GoogleSignIn() then init_app(app)
 
+    Google APIs on the user's behalf come from the same package, asked for only when needed:
+    `connect_scopes` (incremental authorization), `granted_scopes`, `authorized_get` (a 401 gets one
+    refresh and a retry; refreshes are single-flight per session) and `disconnect_google`.
+
     The pages are templates the host may override: `google_signin/error.html` and
     `google_signin/logout.html` in the app's own templates folder win over the defaults.
 

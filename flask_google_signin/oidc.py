@@ -30,7 +30,7 @@ from joserfc.jws import JWSRegistry
 
 from .errors import SignInError
 from .provider_http import ProviderSession
-from .sessions import PENDING_LIFETIME, PendingData, Token, save_pending, take_pending
+from .sessions import PENDING_LIFETIME, Connect, PendingData, Token, save_pending, take_pending
 from .settings import GOOGLE_METADATA_URL
 
 log = logging.getLogger(__name__)
@@ -122,23 +122,26 @@ class GoogleClient(FlaskOAuth2App):
 
     # -- the flow
 
-    def start(self, redirect_uri: str, next_url: str, **params: str) -> str:
+    def start(self, redirect_uri: str, next_url: str, connect: Connect | None = None, /, **params: str) -> str:
         """Create the authorization URL and remember this pending sign-in in the session.
 
         Built here, not by Authlib's create_authorization_url: that builds an HTTP client it never
         uses and draws its random strings a character at a time, which made an anonymous /login
         cost three times the store write it needs (docs/benchmarks.md). Same parameters, our
         security ones last so that `params` cannot replace them; the same data kept for /callback.
+        `connect` (an incremental authorization) adds its scopes to the sign-in's and is kept too.
         """
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)  # RFC 7636 4.1: 43-128 unreserved characters (64 here)
         challenge = create_s256_code_challenge(verifier)
+        scope = " ".join([SCOPE, *connect["scopes"]]) if connect else SCOPE
         query = {**params, "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
-                 "scope": SCOPE, "state": state, "nonce": nonce, "code_challenge": challenge,
+                 "scope": scope, "state": state, "nonce": nonce, "code_challenge": challenge,
                  "code_challenge_method": "S256"}
         endpoint = self.load_server_metadata()["authorization_endpoint"]
+        extra = {"connect": connect} if connect else {}
         self.save_authorize_data(state=state, redirect_uri=redirect_uri, next=next_url, nonce=nonce,
-                                 code_verifier=verifier)  # to PendingSignIns.set_state_data, as PendingData
+                                 code_verifier=verifier, **extra)  # to PendingSignIns.set_state_data
         url: str = add_params_to_uri(endpoint, query)
         return url
 

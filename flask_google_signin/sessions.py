@@ -1,7 +1,7 @@
 """Server-side sessions on Flask-Session, sealed, and pending sign-ins beside them.
 
 The cookie carries `id.secret`: the id names the record in the store, the secret opens it
-(app/store.py). What Flask-Session's interfaces get from us, each for a reason:
+(store.py). What Flask-Session's interfaces get from us, each for a reason:
 - its backend hooks (`_retrieve_session_data`, `_upsert_session`, `_delete_session`) seal and open
   records and write them conditionally: a session that was ended (sign-out, expiry) is never
   written back by a request that loaded it earlier, and that request sets no cookie;
@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from flask import Flask, Request, Response, after_this_request, current_app, flash, g, request, session
 from flask.sessions import SessionInterface, SessionMixin
@@ -81,12 +81,21 @@ class SessionRecord(TypedDict, total=False):
     token: Token
     signed_in_at: int  # Unix time; the absolute lifetime counts from here
     last_seen: int  # Unix time, written at most every TOUCH_INTERVAL; the idle lifetime counts from here
-    google_access_ended: str  # why the tokens were dropped (the refused refresh's error code)
+    google_access_ended: str  # why the tokens were dropped (the refused refresh's error code, "disconnected")
+    declined_scopes: list[str]  # asked for by the last connect_scopes and not granted (granular consent)
     browser: str  # "Firefox 133 on Ubuntu", from the User-Agent at sign-in (the sessions page)
     # Flask's and Flask-WTF's own keys
     _flashes: list[Sequence[str]]  # (category, message): tuples when flashed, lists once read from the store
     csrf_token: str  # Flask-WTF's raw token for the sign-out form
     _permanent: bool  # Flask-Session marks every session permanent (the cookie has an expiry)
+
+
+class Connect(TypedDict):
+    """An incremental authorization (views.connect_scopes): what for, the scopes added, who asked."""
+
+    purpose: str  # the host's name for it, e.g. "calendar"
+    scopes: list[str]  # asked for on top of the sign-in scopes
+    sub: str  # the signed-in user who started it: the ID token coming back must be theirs
 
 
 class PendingData(TypedDict):
@@ -96,6 +105,7 @@ class PendingData(TypedDict):
     next: str  # where to land after signing in, a local path (views.safe_next)
     nonce: str
     code_verifier: str  # PKCE (RFC 7636)
+    connect: NotRequired[Connect]  # absent for a sign-in
 
 
 class PendingSignIn(TypedDict):
@@ -131,7 +141,7 @@ class SealedSessions(SessionInterface):
     session_class: Any
     permanent: bool
 
-    # -- Flask-Session's backend hooks (tests/test_store_contract.py pins how Flask-Session calls them)
+    # -- Flask-Session's backend hooks (tests/test_private_hooks.py pins how Flask-Session calls them)
 
     def _generate_sid(self, session_id_length: int) -> str:
         return f"{new_secret()}.{new_secret()}"
@@ -227,6 +237,18 @@ class SealedSessions(SessionInterface):
         sess.stored = False
         sess.modified = True
 
+    def stored(self, sess: Any) -> SessionRecord | None:
+        """The record of `sess` as the store holds it now; None once it ended.
+
+        Another request of the same browser (a second tab, another instance) may have changed it
+        since this one loaded it; every request of a session carries its secret, so it can look.
+        """
+        try:
+            data = self._retrieve_session_data(self.key_prefix + sess.sid)
+        except self.records.store_errors as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return cast("SessionRecord | None", data)
+
     def ping(self) -> None:
         """Raise when the store cannot serve sessions; used by /readyz."""
         try:
@@ -309,9 +331,10 @@ def end_session(message: str, category: str = "info") -> None:
 
 
 def drop_google_access(reason: str) -> None:
-    """The grant is gone (a refused refresh): the user stays signed in, without Google tokens."""
+    """The grant is gone (a refused refresh, a disconnect): the user stays signed in, without Google tokens."""
     record = session_record()
     record.pop("token", None)
+    record.pop("declined_scopes", None)
     record["google_access_ended"] = reason
 
 

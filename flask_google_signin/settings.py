@@ -10,11 +10,13 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import limits
 
 GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
 GOOGLE_RISC_CONFIGURATION_URL = "https://accounts.google.com/.well-known/risc-configuration"
+GOOGLE_CALENDAR_API_URL = "https://www.googleapis.com/calendar/v3"
 REQUIRED = ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -71,6 +73,14 @@ def seconds(value: str) -> float:
     return number
 
 
+def http_url(value: str) -> str:
+    """A base URL that requests can call: http(s) and a host; the trailing slash is dropped."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"expected an http(s) URL such as {GOOGLE_CALENDAR_API_URL}, got {value!r}")
+    return value.strip().rstrip("/")
+
+
 def log_level(value: str) -> str:
     """Checked here: logging itself would answer a typo with a traceback."""
     level = value.strip().upper()
@@ -110,6 +120,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "PENDING_SIGNINS_MAX": (int_at_least(1), 100_000),
     "RISC_CONFIGURATION_URL": (str, GOOGLE_RISC_CONFIGURATION_URL),
     "RISC_RATE_LIMIT": (rate_limit, "120/minute"),
+    "GOOGLE_CALENDAR_API_URL": (http_url, GOOGLE_CALENDAR_API_URL),
 }
 
 

@@ -210,7 +210,8 @@ class FolderRecords:
             return None
 
     def put(self, key: str, blob: bytes, ttl: int, *, exists: bool | None) -> bool:
-        """exists=True: only an update; False: only a new record; None: either (written whole, then renamed)."""
+        """exists=True: only an update; False: only a new record (an expired one counts as none); None:
+        either (written whole, then renamed)."""
         payload = int(time.time() + ttl).to_bytes(8, "big") + blob
         path = self._path(key)
         if exists is None:
@@ -220,7 +221,7 @@ class FolderRecords:
             return True
         if not exists:
             self._sweep()
-            return self._create(path, payload)
+            return self._create(path, payload) or (self._drop_expired(path) and self._create(path, payload))
         try:
             handle = open(path, "r+b")  # closed by the `with` below, after the lock
         except FileNotFoundError:
@@ -245,6 +246,21 @@ class FolderRecords:
             return False
         finally:
             temporary.unlink()
+        return True
+
+    def _drop_expired(self, path: Path) -> bool:
+        """An expired file counts as absent, as an expired Redis key does (a crashed holder's lock,
+        a jti past its lifetime); removed under its lock, so of two creators only one links anew."""
+        try:
+            with open(path, "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                if os.fstat(handle.fileno()).st_nlink == 0:
+                    return True  # removed meanwhile: try the create again
+                if self._live(handle.read(8)) is not None:
+                    return False  # live: the create fails, as it should
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
         return True
 
     def delete(self, key: str) -> None:

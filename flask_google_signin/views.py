@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from authlib.integrations.flask_client import OAuthError
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import accounts
-from .errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError
+from . import accounts, google_api
+from .errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, GoogleAPIError, SignInError
 from .oidc import google, keep_token, provider_errors
-from .sessions import SessionRecord, User, drop_google_access, end_session, session_interface, session_record
+from .sessions import Connect, SessionRecord, User, drop_google_access, end_session, session_interface, session_record
 from .signals import signed_in, signed_out
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -67,14 +67,19 @@ def login() -> BaseResponse:
 
 @bp.get("/callback")
 def callback() -> BaseResponse:
+    """The end of a sign-in, or of a connect (`connect_scopes`): the pending record says which."""
     client = google()
     state = request.args.get("state")
     sub = None
+    connect = None
     try:
         with provider_errors():
             pending = client.pending(state)
             g.signin_next = pending.get("next") if pending else None  # "Try again" keeps it
+            connect = pending.get("connect") if pending else None
             error = request.args.get("error")
+            if connect and pending and error == "access_denied":
+                return connect_declined(connect, pending["next"])
             if error:
                 raise provider_error(error, request.args.get("error_description"), trusted=pending is not None)
             if pending is None:
@@ -84,11 +89,17 @@ def callback() -> BaseResponse:
             token = client.authorize_access_token()
             claims = dict(token["userinfo"])
             sub = claims["sub"]
-            userinfo = client.fetch_userinfo(token, claims)
+            if connect:
+                check_connect(connect, claims)
+            else:
+                userinfo = client.fetch_userinfo(token, claims)
             check_access(claims)
     except SignInError as exc:  # the pending sign-in was taken when read: a failed attempt is spent
-        log.warning("sign-in refused", extra={"event": "sign_in_refused", "reason": exc.reason, "sub": sub})
+        what, event = ("connect", "connect_refused") if connect else ("sign-in", "sign_in_refused")
+        log.warning(f"{what} refused", extra={"event": event, "reason": exc.reason, "sub": sub})
         raise
+    if connect:
+        return finish_connect(connect, token, pending["next"])
     sign_in(claims, userinfo, token)
     log.info("signed in", extra={"event": "sign_in", "sub": sub})
     signed_in.send(_app(), user=session_record()["user"], userinfo=userinfo)
@@ -205,27 +216,88 @@ REFRESH_MARGIN = 60  # refresh an access token that expires within a minute
 
 
 def refresh_if_needed() -> None:
-    """Keep the access token fresh. A refused refresh (the grant is gone) drops the Google tokens
-    and keeps the user signed in; the pages then offer to renew access."""
+    """Keep the access token fresh, once per session however many requests ask (google_api.refresh_token).
+
+    A refused refresh (the grant is gone) drops the Google tokens and keeps the user signed in; the
+    pages then offer to renew access. A provider that is down leaves the tokens for the next page view.
+    """
     token = session_record().get("token")
     expires_at = token.get("expires_at") if token else None
     if not token or not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
         return
-    sub = g.user["sub"] if g.user else None
-    if sub and not accounts.tokens_still_valid(sub):
-        return
-    try:
-        with provider_errors():
-            try:
-                session_record()["token"] = google().refresh(token)
-            except OAuthError as exc:
-                if exc.error not in ("invalid_grant", "invalid_client", "unauthorized_client"):
-                    raise
-                extra = {"event": "refresh_refused", "reason": exc.error, "sub": sub}
-                log.warning("token refresh refused: Google tokens dropped, still signed in", extra=extra)
-                drop_google_access(exc.error)
-                return
-    except SignInError as exc:  # provider down: keep the tokens, try again on the next page view
-        log.warning("token refresh failed", extra={"event": "refresh_failed", "reason": exc.reason, "sub": sub})
-        return
-    log.info("token refreshed", extra={"event": "token_refreshed", "sub": sub})
+    with contextlib.suppress(GoogleAPIError):  # logged where it happened
+        google_api.refresh_token(token)
+
+
+# --------------------------------------------------------------------------- more Google access
+
+
+def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> BaseResponse:
+    """Incremental authorization: ask Google for `scopes` on top of the sign-in's, for the signed-in user.
+
+    The request carries `include_granted_scopes=true` (the new token also covers what the user granted
+    before), `access_type=offline` and `prompt=consent` (Google sends a refresh token only then),
+    `login_hint` (the signed-in account), and state, nonce and PKCE as a sign-in does. It comes back
+    through /callback, which puts the new token in the session only if its ID token passes every
+    check and names the same user. What was granted is the token response's `scope` (granular
+    consent: the user may untick scopes); `google_api.granted_scopes()` reads it. Anonymous visitors
+    sign in first, then come back here. `purpose` names it in the logs::
+
+        @app.get("/connect/calendar")
+        def connect_calendar():
+            return connect_scopes("calendar", ["https://www.googleapis.com/auth/calendar.readonly"], "/calendar")
+    """
+    if not g.user:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    connect: Connect = {"purpose": purpose, "scopes": list(scopes), "sub": g.user["sub"]}
+    params = {"include_granted_scopes": "true", "access_type": "offline", "prompt": "consent",
+              "login_hint": g.user["sub"]}
+    with provider_errors():
+        return redirect(google().start(redirect_uri(), safe_next(next_url), connect, **params))
+
+
+def check_connect(connect: Connect, claims: Mapping[str, Any]) -> None:
+    """The ID token of a connect must name the user who started it, who must still be signed in here."""
+    if not g.user or g.user["sub"] != connect["sub"]:
+        raise SignInError("connect_signed_out", "the session that started connecting ended or changed user")
+    if claims["sub"] != connect["sub"]:
+        raise SignInError("wrong_account", "connect came back with a different Google account")
+
+
+def finish_connect(connect: Connect, token: Mapping[str, Any], next_url: str) -> BaseResponse:
+    """The new token replaces the session's; the scopes asked for and not granted are remembered."""
+    record = session_record()
+    record["token"] = keep_token(token)
+    record.pop("google_access_ended", None)
+    granted = set(record["token"]["scope"].split())
+    declined = [scope for scope in connect["scopes"] if scope not in granted]
+    if declined:
+        record["declined_scopes"] = declined
+    else:
+        record.pop("declined_scopes", None)
+    accounts.on_sign_in(connect["sub"])  # the new refresh token, for Cross-Account Protection
+    outcome = "granted" if not declined else "not granted"
+    log.info("Google access connected", extra={"event": "google_connected", "reason": f"{connect['purpose']}: "
+                                                f"{outcome}", "sub": connect["sub"]})
+    return redirect(next_url)
+
+
+def connect_declined(connect: Connect, next_url: str) -> BaseResponse:
+    """The user said no at Google: still signed in, with the token they had; the page can say so."""
+    if g.user and g.user["sub"] == connect["sub"]:
+        session_record()["declined_scopes"] = list(connect["scopes"])
+    log.info("Google access not granted", extra={"event": "google_connect_declined", "reason": connect["purpose"],
+                                                 "sub": connect["sub"]})
+    return redirect(next_url)
+
+
+def disconnect_google() -> None:
+    """Revoke this site's access at Google and drop the session's tokens; the user stays signed in.
+
+    Google's revocation ends the whole grant (the sign-in scopes too, on every device of the user),
+    not only the scopes a connect added: say so where the button is.
+    """
+    sub = g.user["sub"]
+    revoke_at_google(sub)
+    drop_google_access("disconnected")
+    log.info("Google access disconnected", extra={"event": "google_disconnected", "sub": sub})

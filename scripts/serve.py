@@ -6,61 +6,21 @@ chose, and sets the app's environment accordingly.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import local_calendar  # noqa: E402  (scripts/, beside this file)
+from launch import free_port, provider_command, provider_env, wait_http  # noqa: E402  (scripts/launch.py, beside this file)
+
 from app.config import read_dotenv  # noqa: E402
 
 PROVIDER_PORT = int(os.environ.get("LOCAL_PROVIDER_PORT", "9400"))
-USERS = [
-    {"sub": "alice", "email": "alice@example.com", "email_verified": True, "name": "Alice Example",
-     "given_name": "Alice", "family_name": "Example", "locale": "en", "hd": "example.com"},
-    {"sub": "bob", "email": "bob@example.org", "email_verified": True, "name": "Bob Builder",
-     "given_name": "Bob", "family_name": "Builder", "locale": "en-GB"},
-]
-
-
-def provider_command(port: int, users: list[dict] = USERS) -> list[str]:
-    args = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
-    for user in users:
-        args += ["--user-claims", json.dumps(user)]
-    return args
-
-
-def provider_env(env: dict[str, str]) -> dict[str, str]:
-    """uvicorn, under the provider, reads WEB_CONCURRENCY too, and cannot run several workers."""
-    return {**{k: v for k, v in env.items() if k != "WEB_CONCURRENCY"}, "NO_COLOR": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, process: subprocess.Popen | None = None, seconds: float = 30) -> None:
-    """Until `url` answers; RuntimeError if `process` dies first or time runs out."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the process meant to answer at {url} exited with {process.returncode}"
-                               " (is the port taken?)")
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback only
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answered at {url} within {seconds:.0f} s")
 
 
 def plain_http_env(env: dict[str, str]) -> dict[str, str]:
@@ -78,14 +38,23 @@ def main() -> int:
         print(f"Serving against Google on http://localhost:{port}", flush=True)
         return subprocess.call(gunicorn, cwd=ROOT, env=env)
 
-    metadata = f"http://127.0.0.1:{PROVIDER_PORT}/.well-known/openid-configuration"
+    provider_url = f"http://127.0.0.1:{PROVIDER_PORT}"
+    metadata = f"{provider_url}/.well-known/openid-configuration"
     provider = subprocess.Popen(provider_command(PROVIDER_PORT), cwd=ROOT, env=provider_env(env))
     try:
         wait_http(metadata, provider)
+        # A client registered with the calendar scope (the provider drops scopes a client lacks), and
+        # sample events for the calendar page, served from this process (scripts/local_calendar.py).
+        callbacks = [f"http://localhost:{port}/callback", f"http://127.0.0.1:{port}/callback"]
+        if env.get("PUBLIC_BASE_URL"):
+            callbacks.append(env["PUBLIC_BASE_URL"].rstrip("/") + "/callback")
+        client_id, client_secret = local_calendar.register_client(provider_url, callbacks)
+        calendar = local_calendar.SampleCalendar(free_port(), f"{provider_url}/userinfo")
         env.update(
-            GOOGLE_CLIENT_ID="local-test-client",
-            GOOGLE_CLIENT_SECRET=secrets.token_urlsafe(24),
+            GOOGLE_CLIENT_ID=client_id,
+            GOOGLE_CLIENT_SECRET=client_secret,
             GOOGLE_SERVER_METADATA_URL=metadata,
+            GOOGLE_CALENDAR_API_URL=calendar.url,
         )
         env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
         env.setdefault("WEB_CONCURRENCY", "2")

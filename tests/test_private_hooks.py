@@ -29,7 +29,7 @@ HOOKS = {
 @pytest.mark.parametrize("name", HOOKS)
 def test_flask_session_still_has_the_hook_with_its_signature(name):
     hook = getattr(ServerSideSessionInterface, name, None)
-    assert hook is not None, f"Flask-Session no longer has {name}: app/sessions.py must be reworked"
+    assert hook is not None, f"Flask-Session no longer has {name}: flask_google_signin/sessions.py must be reworked"
     params = list(inspect.signature(hook).parameters)
     assert params == HOOKS[name], f"Flask-Session's {name} now takes {params}, SealedSessions expects {HOOKS[name]}"
 
@@ -104,7 +104,7 @@ def test_backends_keep_the_client_where_we_pass_it():
 
 
 def test_authlib_reads_and_writes_pending_sign_ins_through_the_framework_integration():
-    """app/oidc.py's PendingSignIns moves Authlib's state out of the session by overriding the
+    """flask_google_signin/oidc.py's PendingSignIns moves Authlib's state out of the session by overriding the
     framework integration's set/get/clear_state_data: Authlib must still go through them."""
     from authlib.integrations.base_client.framework_integration import FrameworkIntegration
     from authlib.integrations.flask_client.apps import FlaskOAuth2App

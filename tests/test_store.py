@@ -51,6 +51,41 @@ def test_an_update_never_brings_an_expired_record_back(records, monkeypatch):
     assert not records.put("session:c", b"late", 60, exists=True)
 
 
+def test_an_expired_record_is_no_obstacle_to_a_new_one(records, monkeypatch):
+    """As Redis's SET NX on an expired key: a crashed holder's refresh lock, a jti past its lifetime."""
+    assert records.put("lock:a", b"crashed", 1, exists=False)
+    assert not records.put("lock:a", b"mine", 60, exists=False)
+    if isinstance(records, FolderRecords):
+        monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
+    else:
+        time.sleep(1.1)
+    assert records.put("lock:a", b"mine", 60, exists=False)
+    assert records.get("lock:a") == b"mine"
+    assert not records.put("lock:a", b"theirs", 60, exists=False)
+
+
+def test_of_creators_racing_over_an_expired_record_one_wins(tmp_path, monkeypatch):
+    """The folder store removes an expired file under its lock, so two creators never both succeed."""
+    folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
+    folder.ensure()
+    for round_number in range(50):
+        assert folder.put(f"lock:{round_number}", b"crashed", 1, exists=False)
+    monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
+    for round_number in range(50):
+        barrier, won = threading.Barrier(4), []
+
+        def create(key=f"lock:{round_number}", barrier=barrier, won=won):
+            barrier.wait()
+            won.append(folder.put(key, b"mine", 60, exists=False))
+
+        threads = [threading.Thread(target=create) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(won) == [False, False, False, True], round_number
+
+
 def test_concurrent_delete_and_update_never_leave_the_record(records):
     """Many rounds of a delete racing an update: whichever runs first, the record ends deleted."""
     for round_number in range(50):
