@@ -2,32 +2,47 @@
 
 - /bare/profile renders the app's own profile template from constants, /bare/login is a bare
   redirect: what Flask + Jinja + gunicorn cost with no session at all (the framework's ceiling).
-- /store/profile does one read of the session record named by the cookie and renders the same
-  page from it; /store/login does one write of a pending-sign-in-sized record and redirects.
-  Same store (BENCH_STORE=cachelib|redis), same serialization as Flask-Session: the least any
-  server-side-session design can do (this design's ceiling).
+- /store/profile does one read of the sealed session record the cookie (`id.secret`) names and
+  renders the same page from it; /store/login seals one pending-sign-in-sized record and adds it
+  with the store's `add_pending` (the per-store cap included), sets the per-sign-in cookie and
+  redirects. Same store as the app (the session layer's `open_records`, SESSION_TYPE=cachelib|redis),
+  same key names, same `Sealer`: the least this design can do (its ceiling).
 
-Nothing else: no security headers, no CSRF signing, no request id, no idle clock.
+  The ceiling unseals and seals: sealing is part of the design, so the store rows include one key
+  derivation (HKDF) and one AES-GCM open per /store/profile, one HKDF and one AES-GCM seal per
+  /store/login. What the crypto itself costs is measured separately, by the A/B rows of
+  bench/run.py (bench/variants.py).
+
+Nothing else: no security headers, no CSRF signing, no request id, no idle clock, no rate limit.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 
-import msgspec
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request
 
-from app.config import ROOT
-from app.pages import isotime
-from app.sessions import SessionFolder, make_redis
+from app import pages
+from app.config import ROOT, load_settings
 
-STORE = os.environ.get("BENCH_STORE", "cachelib")
-PREFIX = "session:"
-PENDING_TTL = 600
-IDLE = 8 * 3600
-ABSOLUTE = 7 * 24 * 3600
+try:  # the session layer as a package of its own (the extension), else where it was: app/
+    from flask_google_signin.sessions import COOKIE_VALUE, PENDING_LIFETIME
+    from flask_google_signin.store import Sealer, digest, namespace, new_secret, open_records
+except ImportError:
+    from app.sessions import COOKIE_VALUE, PENDING_LIFETIME
+    from app.store import Sealer, digest, namespace, new_secret, open_records
+
+config = load_settings()  # the app's own settings (SESSION_TYPE, SESSION_CACHELIB_DIR, REDIS_URL, ...)
+config["SESSION_CACHELIB_DIR"] = config["SESSION_CACHELIB_DIR"] or str(ROOT / "instance" / "sessions")
+SPACE = namespace(config["GOOGLE_CLIENT_ID"])
+PREFIX = f"session:{SPACE}:"  # sessions.py: Flask-Session's key_prefix
+COOKIE = config["SESSION_COOKIE_NAME"]
+IDLE = config["PERMANENT_SESSION_LIFETIME"]
+ABSOLUTE = config["SESSION_ABSOLUTE_LIFETIME"]
+records = open_records(config, SPACE, PENDING_LIFETIME)
+sealer = Sealer(config["SECRET_KEY"], SPACE)
+
 # alice, as scripts/serve.py gives her to the local provider; bench/run.py signs her in.
 USERINFO = {"sub": "alice", "email": "alice@example.com", "email_verified": True, "name": "Alice Example",
             "given_name": "Alice", "family_name": "Example", "locale": "en", "hd": "example.com"}
@@ -36,41 +51,21 @@ AUTHORIZE_URL = ("http://127.0.0.1:9400/oauth2/authorize?response_type=code&clie
                  "&state=" + "s" * 43 + "&nonce=" + "n" * 43 + "&code_challenge=" + "c" * 43
                  + "&code_challenge_method=S256")
 
-encoder = msgspec.msgpack.Encoder()
-decoder = msgspec.msgpack.Decoder()
-
-# Serialized as Flask-Session does it: msgpack for Redis; cachelib pickles the plain dict itself.
-if STORE == "redis":
-    client = make_redis(os.environ["REDIS_URL"], 0.5)
-
-    def read(key: str) -> dict | None:
-        raw = client.get(key)
-        return None if raw is None else decoder.decode(raw)
-
-    def write(key: str, value: dict, ttl: int) -> None:
-        client.set(key, encoder.encode(value), ex=ttl)
-else:
-    folder = SessionFolder(os.environ["SESSION_CACHELIB_DIR"], threshold=0, default_timeout=0)
-
-    def read(key: str) -> dict | None:
-        return folder.get(key)
-
-    def write(key: str, value: dict, ttl: int) -> None:
-        folder.set(key, value, timeout=ttl)
-
 app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-app.add_template_filter(isotime, "isotime")
+# The app's pages blueprint: its template filters (display_name, claim, isotime, ...) and the
+# endpoints the templates link to. Its views are never requested here.
+app.register_blueprint(pages.bp)
 app.add_template_global(lambda: "x" * 91, "csrf_token")  # a constant of a real token's length
 app.add_template_global(True, "local_provider")
-
-# The endpoints the templates link to.
-pages = Blueprint("pages", __name__)
-pages.add_url_rule("/", "home", lambda: "")
-pages.add_url_rule("/profile", "profile", lambda: "")
-auth = Blueprint("auth", __name__)
-auth.add_url_rule("/logout", "logout", lambda: "", methods=["POST"])
-app.register_blueprint(pages)
-app.register_blueprint(auth)
+# The other endpoints the templates link to; never requested here.
+for name, rules in {"auth": ("login", "logout"), "sessions": ("sessions_page",)}.items():
+    blueprint = Blueprint(name, __name__)
+    for rule in rules:
+        blueprint.add_url_rule(f"/{name}/{rule}", rule, lambda: "")
+    app.register_blueprint(blueprint)
+# A link the templates gain later must not turn the ceiling into a 500 (wrk would count it as an
+# answer): an unknown endpoint links to "/". Add it above to keep the ceiling's cost exact.
+app.url_build_error_handlers.append(lambda error, endpoint, values: "/")
 
 
 def render_profile(userinfo: dict, token: dict, signed_in_at: int, last_seen: int) -> str:
@@ -81,6 +76,7 @@ def render_profile(userinfo: dict, token: dict, signed_in_at: int, last_seen: in
         scopes=token.get("scope", "").split(),
         token_expires_at=token.get("expires_at"),
         has_refresh_token=bool(token.get("refresh_token")),
+        google_access=bool(token),
         signed_in_at=signed_in_at,
         session_expires_at=min(signed_in_at + ABSOLUTE, last_seen + IDLE),
         idle_minutes=IDLE // 60,
@@ -102,7 +98,12 @@ def bare_login():
 
 @app.get("/store/profile")
 def store_profile() -> str:
-    record = read(PREFIX + request.cookies.get("session", ""))
+    match = COOKIE_VALUE.fullmatch(request.cookies.get(COOKIE, ""))
+    if match is None:
+        abort(404)
+    key = PREFIX + match[1]
+    blob = records.get(key)  # the one store read
+    record = None if blob is None else sealer.open(sealer.key(match[2]), blob, key)
     if record is None:
         abort(404)  # never a redirect: wrk would count it as a success
     return render_profile(record["userinfo"], record["token"], record["signed_in_at"], record["last_seen"])
@@ -110,12 +111,15 @@ def store_profile() -> str:
 
 @app.get("/store/login")
 def store_login():
-    sid = secrets.token_urlsafe(32)
     state = secrets.token_urlsafe(32)
-    pending = {"data": {"redirect_uri": "http://127.0.0.1:8000/callback", "next": "/", "nonce": "n" * 43,
-                        "code_verifier": secrets.token_urlsafe(48)},
-               "exp": time.time() + PENDING_TTL}  # the shape of the app's pending sign-in
-    write(PREFIX + sid, {"_permanent": True, f"_state_google_{state}": pending}, PENDING_TTL)
+    data = {"redirect_uri": "http://127.0.0.1:8000/callback", "next": "/", "nonce": secrets.token_urlsafe(32),
+            "code_verifier": secrets.token_urlsafe(48)}  # the shape of the app's pending sign-in
+    secret = new_secret()
+    key = records.pending_key(digest(secret))
+    blob = sealer.seal(sealer.key(secret), {"state": state, "data": data}, key)
+    if not records.add_pending(key, blob, PENDING_LIFETIME, config["PENDING_SIGNINS_MAX"]):  # the one store write
+        abort(503)
     response = redirect(AUTHORIZE_URL)
-    response.set_cookie("session", sid, max_age=PENDING_TTL, httponly=True, samesite="Lax")
+    response.set_cookie(f"{COOKIE}_signin_{state[:12]}", f"{int(time.time())}.{secret}", max_age=PENDING_LIFETIME,
+                        httponly=True, samesite="Lax", path="/")
     return response
