@@ -11,11 +11,17 @@ import importlib.util
 import logging
 import math
 import os
+import select
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from gunicorn.workers import gthread
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,11 +32,13 @@ def load_app_module(name: str) -> ModuleType:
 
     app/config.py imports the extension's settings (and so the `flask_google_signin` package):
     those modules are dropped from sys.modules again, so each worker imports the extension afresh.
+    So is prometheus_client, which the extension imports (metrics.py): it chooses multiprocess mode
+    when imported, and start_metrics imports it again once PROMETHEUS_MULTIPROC_DIR is set.
     """
     spec = importlib.util.spec_from_file_location(f"_gunicorn_conf_{name}", HERE / "app" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for loaded in [m for m in sys.modules if m == "flask_google_signin" or m.startswith("flask_google_signin.")]:
+    for loaded in [m for m in sys.modules if m.partition(".")[0] in ("flask_google_signin", "prometheus_client")]:
         del sys.modules[loaded]
     return module
 
@@ -63,11 +71,12 @@ class JsonLogFormatter(app_logs.JsonFormatter):
     put in the X-Request-ID response header, and the path without its query string
     (/callback?code=... must never be logged)."""
 
-    def fields(self, record: logging.LogRecord) -> dict:
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_data, record, message_dict)
         atoms = record.args
         if record.name != "gunicorn.access" or not isinstance(atoms, Mapping):
-            return super().fields(record)
-        return {
+            return
+        log_data |= {
             "message": f"{atoms['m']} {atoms['U']} {atoms['s']}",
             "request_id": atoms["{x-request-id}o"],
             "method": atoms["m"],
@@ -103,7 +112,47 @@ bind = f"{ENV.get('HOST') or '0.0.0.0'}:{ENV.get('PORT') or '8000'}"  # noqa: S1
 # each worker holds the app in memory (~50 MB).
 workers = server_int("WEB_CONCURRENCY", min(2 * available_cpus() + 1, 8), minimum=1)
 threads = server_int("GUNICORN_THREADS", 4, minimum=1)
-worker_class = "gthread"
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker, made to stop without losing a request. A worker stops on SIGTERM,
+    which the master sends to every worker on `docker stop`, and to the old ones on `kill -HUP`.
+
+    - It closes its copy of the listening socket as soon as it stops accepting (after accepting the
+      connections already waiting there), not when it exits. After the master's SIGTERM nothing
+      listens any more: a new connection is refused at once (a load balancer tries another
+      instance) instead of waiting in the backlog to be reset. After `kill -HUP` the master and the
+      new workers still listen on the same socket: clients notice nothing.
+    - It keeps each idle keep-alive connection until its keep-alive timeout (`keepalive`, 5 s after
+      its last response), not gunicorn's 2 s (gthread.STOP_KEEPALIVE_LINGER): a request sent on it
+      meanwhile is answered, with `Connection: close`. Closing an idle connection races with a
+      client sending on it at that moment; so a reload closes none sooner than `keepalive` would.
+    - It closes them all 2 s before GRACEFUL_TIMEOUT at the latest, and so exits by itself, never by
+      the master's SIGKILL (which gunicorn logs as an error), once its requests are answered.
+    tests/test_reload.py tests each, and the gthread internals they rely on.
+    """
+
+    linger_until = math.inf  # when stopping: idle keep-alive connections close by then
+
+    def run(self) -> None:
+        gthread.STOP_KEEPALIVE_LINGER = self.cfg.keepalive  # read by run() and finish_request(); this process only
+        super().run()
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled)
+        if enabled or self.alive:  # not stopping: full (worker_connections), as gthread has it
+            return
+        self.linger_until = time.monotonic() + max(self.cfg.graceful_timeout - 2, 0)
+        for listener in self.sockets:
+            while self.nr_conns < self.worker_connections and select.select([listener], [], [], 0)[0]:
+                self.accept(listener)  # answered with `Connection: close`, as on any stopping worker
+            listener.close()
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        super().murder_keepalived(force or time.monotonic() >= self.linger_until)
+
+
+worker_class = ThreadWorker
 timeout = 30  # a request's provider calls are capped at PROVIDER_TIMEOUT (8 s) well before this
 # On SIGTERM (docker stop) workers finish their requests for up to this long; Docker sends
 # SIGKILL after 10 s, so stay under it (compose gives 15 s, Kubernetes 30 s).
@@ -123,7 +172,9 @@ forwarded_allow_ips = ENV.get("FORWARDED_ALLOW_IPS", "")
 accesslog = "-"  # stdout
 errorlog = "-"  # stderr
 # %(U)s is the path without its query string: /callback?code=...&state=... must never be logged.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+# %(t)s: [01/Dec/2026:06:27:22 +0000], the Common Log Format's time. /healthz, /readyz and /metrics
+# are left out unless LOG_PROBES=true: app/logs.py puts its filter on gunicorn's access logger.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
 
 if ENV.get("LOG_FORMAT") == "json":
     # gunicorn's lines as JSON too, so every line on stdout/stderr parses. The root logger gets
@@ -148,3 +199,74 @@ def on_starting(server: object) -> None:
         app_config.check_required(app_config.load_settings())
     except app_config.ConfigError as exc:
         stop(exc)
+
+
+# --------------------------------------------------------------------------- metrics (METRICS_PORT)
+# Prometheus text at http://HOST:METRICS_PORT/metrics, served by this master (a thread of
+# prometheus_client's own server, which logs nothing: scrapes never reach gunicorn's access log)
+# and summed over every worker with prometheus_client's multiprocess mode: each worker writes its
+# counts to files in PROMETHEUS_MULTIPROC_DIR, a fresh folder per start, removed at exit. Read at
+# start only: `kill -HUP` keeps the metrics server as it is. Unset: no metrics port, no folder.
+
+
+def metrics_port() -> int | None:
+    """METRICS_PORT, read like the app's settings, and never the app's own port."""
+    parse, default = app_config.SETTINGS["METRICS_PORT"]
+    try:
+        port: int | None = app_config.parse_setting("METRICS_PORT", ENV.get("METRICS_PORT"), parse, default)
+        if port is not None and str(port) == (ENV.get("PORT") or "8000").strip():
+            raise app_config.ConfigError("METRICS_PORT is invalid: it is PORT; metrics need a port of their own")
+    except app_config.ConfigError as exc:
+        stop(exc)
+    return port
+
+
+METRICS_PORT = metrics_port()
+
+
+def when_ready(server: Any) -> None:
+    """The app's port is bound and no worker is forked yet: the moment to start metrics."""
+    start_metrics(server)
+
+
+def start_metrics(server: Any) -> None:
+    """PROMETHEUS_MULTIPROC_DIR set before this process (and so the workers it forks) imports
+    prometheus_client, then /metrics served from the workers' files."""
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        os.environ.pop(name, None)  # only a folder of ours: a stale one would add old counts in
+    if METRICS_PORT is None:
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gunicorn-metrics-", dir=worker_tmp_dir)
+    from prometheus_client import CollectorRegistry, start_http_server, values
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    if values.ValueClass is getattr(values, "MutexValue", None):  # imported before the folder was set: no sums
+        remove_metrics_folder()
+        stop(RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set"))
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    host = ENV.get("HOST") or "0.0.0.0"  # noqa: S104 - where the app listens, as `bind` above
+    try:
+        start_http_server(METRICS_PORT, addr=host, registry=registry)
+    except OSError as exc:
+        remove_metrics_folder()
+        stop(app_config.ConfigError(f"METRICS_PORT is invalid: cannot listen on {host}:{METRICS_PORT} ({exc})"))
+    server.log.info("Metrics at http://%s:%s/metrics", host, METRICS_PORT)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """prometheus_client's gunicorn recipe: a dead worker's live gauges go; its counts stay in the sums."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    remove_metrics_folder()
+
+
+def remove_metrics_folder() -> None:
+    folder = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)

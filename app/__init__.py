@@ -11,6 +11,7 @@ from flask_google_signin import GoogleSignIn
 from flask_google_signin.settings import GOOGLE_METADATA_URL
 
 from . import calendar, health, pages
+from .assets import init_assets
 from .config import ROOT, load_settings
 from .errors import register_errorhandlers
 from .logs import init_logging
@@ -30,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
 
     init_logging(app)
     init_security(app)
+    init_assets(app)
     GoogleSignIn(app)
     register_blueprints(app)
     register_errorhandlers(app)

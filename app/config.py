@@ -12,6 +12,7 @@ from dotenv import dotenv_values
 from flask_google_signin.settings import (
     GOOGLE_METADATA_URL,
     ConfigError,
+    boolean,
     check_required,
     choice,
     int_at_least,
@@ -24,12 +25,25 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["GOOGLE_METADATA_URL", "ROOT", "SETTINGS", "ConfigError", "check_required", "int_at_least", "load_settings",
            "parse_setting", "read_dotenv"]
 
-# The extension's settings, plus the app's own (proxies, logs). name -> (parser, default).
+
+def port_or_off(value: str) -> int | None:
+    """A TCP port, or empty for none (METRICS_PORT: unset or empty serves no metrics)."""
+    if not value.strip():
+        return None
+    port: int = int_at_least(1)(value.strip())
+    if port > 65535:
+        raise ValueError(f"expected a port from 1 to 65535, got {value!r}")
+    return port
+
+
+# The extension's settings, plus the app's own (proxies, logs, metrics). name -> (parser, default).
 SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     **SIGNIN_SETTINGS,
     "TRUSTED_PROXIES": (int_at_least(0), 0),
     "LOG_FORMAT": (choice("text", "json"), "text"),
     "LOG_LEVEL": (log_level, "INFO"),
+    "LOG_PROBES": (boolean, False),  # log /healthz, /readyz and /metrics in gunicorn's access log (app/logs.py)
+    "METRICS_PORT": (port_or_off, None),  # read by gunicorn.conf.py, which serves /metrics there
 }
 
 

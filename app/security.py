@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .assets import static_files
+
 CSP = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -21,6 +23,9 @@ CSP = "; ".join([
 # Referer, which Flask-WTF's strict CSRF check needs over https for forms other than sign-out
 # (sign-out checks Sec-Fetch-Site / Origin instead, so it works from the no-referrer pages too).
 NO_REFERRER_PATHS = ("/login", "/callback")
+# A static file under its versioned URL (app/assets.py) never changes: browsers, proxies and CDNs
+# may keep it a year without asking again. Any other static URL revalidates (ETag, Last-Modified).
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def set_headers(response: Response) -> Response:
@@ -30,8 +35,12 @@ def set_headers(response: Response) -> Response:
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer" if request.path in NO_REFERRER_PATHS else "same-origin"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    if not request.path.startswith("/static/"):
+    if request.endpoint != "static" or response.status_code not in (200, 304):
         headers["Cache-Control"] = "no-store"  # pages may show personal data
+    elif static_files().is_current((request.view_args or {}).get("filename"), request.args.get("v")):
+        headers["Cache-Control"] = IMMUTABLE
+    else:  # no `v`, or another version's
+        headers["Cache-Control"] = "no-cache"
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000"
     return response

@@ -28,6 +28,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from flask.typing import ResponseReturnValue
 from ua_parser import parse as parse_user_agent
 
+from . import metrics
 from .sessions import SessionRecord, end_session, record_lifetime, session_interface, session_record
 from .store import Records, Sealer
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("sessions", __name__, template_folder="templates")
 
 PREFIX_LENGTH = 16  # Google's `prefix` token identifier: the token's first 16 characters
+# end_user_sessions' causes -> metrics' `cause` label; any other cause is a security event's name (risc.py)
+ENDED_BY_USER = {"signed out elsewhere": "elsewhere", "signed out everywhere": "everywhere"}
 
 
 class Entry(TypedDict):
@@ -193,6 +196,7 @@ def end_user_sessions(sub: str, cause: str, *, keep_sid: str | None = None) -> i
         index().records.delete(record_key(session_id))
         index().remove(key, session_id)
         log.info("session ended", extra={"event": "session_ended", "reason": cause, "sub": sub})
+        metrics.session_ended(ENDED_BY_USER.get(cause, "security_event"))
         ended += 1
     return ended
 
@@ -258,6 +262,7 @@ def end_one() -> ResponseReturnValue:
             index().remove(key, session_id)
             log.info("session ended", extra={"event": "session_ended", "reason": "signed out elsewhere",
                                              "sub": user["sub"]})
+            metrics.session_ended("elsewhere")
     return redirect(f"{request.script_root}/sessions", code=303)
 
 
@@ -284,4 +289,5 @@ def end_all() -> ResponseReturnValue:
     index().remove(index().user_key(user["sub"]), current_id())
     log.info("session ended", extra={"event": "session_ended", "reason": "signed out everywhere", "sub": user["sub"]})
     end_session(SIGNED_OUT_EVERYWHERE)
+    metrics.session_ended("everywhere")
     return redirect(request.script_root + "/", code=303)

@@ -8,7 +8,12 @@ overrides the template `google_signin/error.html`.
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import Flask, g, render_template, request
+
+log = logging.getLogger(__name__)
 
 # code -> (HTTP status, what the user reads). `{code}` is the provider's error code.
 MESSAGES: dict[str, tuple[int, str]] = {
@@ -134,4 +139,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> tuple[str, int]:
+        return render_error(503, STORE_UNAVAILABLE, retry=True)
+
+    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(redis.exceptions.RedisClusterException)
+    def redis_unavailable(exc: Exception) -> tuple[str, int]:
+        """A Redis failure that no store call turned into StoreUnavailable, such as a write to the
+        per-user index right after the session's own: on a Cluster the two keys live on different
+        nodes, and one may be down. The same 503, never a 500."""
+        log.warning("session store unavailable: %s", type(exc).__name__)
         return render_error(503, STORE_UNAVAILABLE, retry=True)

@@ -11,12 +11,12 @@ from flask import Flask, g, redirect, request, url_for
 from flask_wtf import CSRFProtect
 from werkzeug.local import LocalProxy
 
-from . import accounts, risc, views
+from . import accounts, metrics, risc, views
 from .errors import register_error_handlers
 from .limits import init_limits
 from .oidc import init_oauth
 from .sessions import init_sessions
-from .settings import apply_settings, check_required
+from .settings import apply_settings, check_redis, check_required
 from .signals import signed_in, signed_out
 
 __all__ = ["GoogleSignIn", "current_user", "login_required", "signed_in", "signed_out"]
@@ -73,6 +73,7 @@ class GoogleSignIn:
     def init_app(self, app: Flask) -> None:
         apply_settings(app.config, app.default_config)
         check_required(app.config)
+        check_redis(app.config)
         if not app.config["SESSION_COOKIE_SECURE"] and not (app.debug or app.testing):
             log.warning("SESSION_COOKIE_SECURE is off: the session cookie also travels over plain http. "
                         "Set it to true wherever the site is served over https.")
@@ -93,5 +94,6 @@ class GoogleSignIn:
         csrf.exempt(views.logout)  # checks its own origin and token (views.logout says why)
         init_limits(app)
         register_error_handlers(app)
+        metrics.init_metrics(app)  # google_signin_* in prometheus_client's registry (metrics.py)
         app.context_processor(lambda: {"current_user": current_user})
         app.extensions["google_signin"] = self

@@ -24,7 +24,7 @@ import requests
 from authlib.integrations.flask_client import OAuthError
 from flask import current_app, g, session
 
-from . import accounts
+from . import accounts, metrics
 from .errors import GoogleAPIError, SignInError, StoreUnavailable
 from .oidc import google, provider_errors
 from .provider_http import ProviderSession
@@ -159,13 +159,16 @@ def _refresh_holding_lock(stale: Token) -> Token | None:
                     raise
                 extra = {"event": "refresh_refused", "reason": exc.error, "sub": sub}
                 log.warning("token refresh refused: Google tokens dropped, still signed in", extra=extra)
+                metrics.token_refresh("refused")
                 drop_google_access(exc.error)
                 session_interface().write_now(session)
                 return None
     except SignInError as exc:  # provider down or slow: keep the tokens
         log.warning("token refresh failed", extra={"event": "refresh_failed", "reason": exc.reason, "sub": sub})
+        metrics.token_refresh("failed")
         raise GoogleAPIError("timeout" if "Timeout" in exc.reason else "unavailable") from None
     session_record()["token"] = fresh
+    metrics.token_refresh("success")
     session_interface().write_now(session)
     log.info("token refreshed", extra={"event": "token_refreshed", "sub": sub})
     return fresh

@@ -22,6 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from . import metrics
+
 _connections: contextvars.ContextVar[list[socket.socket] | None] = contextvars.ContextVar(
     "provider_connections", default=None)
 
@@ -78,6 +80,15 @@ class ProviderSession(OAuth2Session):
 
     def request(self, method: str, url: str, withhold_token: bool = False, auth: Any = None,
                 **kwargs: Any) -> requests.Response:
+        """Every call, failed ones too, is timed for metrics.PROVIDER_DURATION, named by its endpoint."""
+        started = time.perf_counter()
+        try:
+            return self._under_deadline(method, url, withhold_token, auth, **kwargs)
+        finally:
+            metrics.observe_provider_call(url, time.perf_counter() - started)
+
+    def _under_deadline(self, method: str, url: str, withhold_token: bool, auth: Any,
+                        **kwargs: Any) -> requests.Response:
         response: requests.Response
         if self.deadline is None:
             response = super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)

@@ -43,7 +43,7 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from . import accounts
+from . import accounts, metrics
 from .errors import StoreUnavailable
 from .oidc import ALGORITHMS, METADATA_TTL
 from .provider_http import ProviderSession
@@ -266,6 +266,7 @@ def apply(item: Event, jti: str) -> None:
                  item.name, detail, count, alg, jti, extra=extra)
     else:
         log.info("security event %s%s: logged only; jti %s", item.name, detail, jti, extra=extra)
+    metrics.security_event(item.name if item.uri in EVENT_TYPES else "other")  # a sender's own types: one label
 
 
 # --------------------------------------------------------------------------- the endpoint
@@ -312,6 +313,7 @@ def receive() -> Response:
 @bp.errorhandler(RateLimitExceeded)
 def too_many(exc: RateLimitExceeded) -> Response:
     """Beyond RISC_RATE_LIMIT (limits.py): 429 in JSON, not the sign-in error page."""
+    metrics.rate_limited()
     return answer(429, {"description": "too many requests"}, retry_after=exc.limit.limit.get_expiry())
 
 

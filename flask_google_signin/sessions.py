@@ -26,9 +26,12 @@ from typing import Any, NotRequired, TypedDict, cast
 
 from flask import Flask, Request, Response, after_this_request, current_app, flash, g, request, session
 from flask.sessions import SessionInterface, SessionMixin
+from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
-from flask_session.redis import RedisSessionInterface
+from flask_session.redis import RedisSession, RedisSessionInterface
+from redis import Redis
 
+from . import metrics
 from .errors import SESSION_EXPIRED, SignInError, StoreUnavailable
 from .store import Records, RedisRecords, Sealer, digest, namespace, new_secret, open_records
 
@@ -262,7 +265,26 @@ class FileStore(SealedSessions, CacheLibSessionInterface):
 
 
 class RedisStore(SealedSessions, RedisSessionInterface):
-    """Shared by every instance: any instance can serve any request (SESSION_TYPE=redis)."""
+    """Shared by every instance: any instance can serve any request (SESSION_TYPE=redis).
+
+    One node, or the master Sentinel names: both are a `redis.Redis`, as Flask-Session asks.
+    """
+
+
+class ClusterStore(SealedSessions, ServerSideSessionInterface):
+    """The same on a Redis Cluster (REDIS_CLUSTER_URL).
+
+    Flask-Session's RedisSessionInterface warns about, and replaces, any client that is not a
+    `redis.Redis`, which a RedisCluster is not. SealedSessions overrides every hook that touches the
+    client, so the client only needs to be kept: this builds on Flask-Session's base interface
+    (docs/private-hooks.md) with the Redis backend's session class.
+    """
+
+    session_class = RedisSession
+
+    def __init__(self, app: Flask, client: Any, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.client = client
 
 
 def record_lifetime(sess: SessionMixin) -> int:
@@ -283,11 +305,13 @@ def init_sessions(app: Flask) -> None:
     records = open_records(config, space, PENDING_LIFETIME)
     options = {"key_prefix": f"session:{space}:", "use_signer": False, "permanent": True}
     interface: SealedSessions
-    if isinstance(records, RedisRecords):  # SESSION_TYPE=redis
+    if isinstance(records, RedisRecords) and isinstance(records.client, Redis):  # SESSION_TYPE=redis
         interface = RedisStore(app, client=records.client, **options)
+    elif isinstance(records, RedisRecords):  # and REDIS_CLUSTER_URL
+        interface = ClusterStore(app, client=records.client, **options)
     else:
         interface = FileStore(app, client=records, **options)
-    interface.records = records
+    interface.records = records = metrics.TimedRecords(records)  # every operation timed
     interface.sealer = Sealer(config["SECRET_KEY"], space)
     app.session_interface = interface
     from .accounts import SessionIndex
@@ -315,6 +339,7 @@ def check_session() -> None:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
         accounts.on_sign_out(user["sub"], cast(str, session.sid).partition(".")[0])  # type: ignore[attr-defined]
         end_session(SESSION_EXPIRED)
+        metrics.session_ended("expiry")
         return
     g.user = user
     if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:

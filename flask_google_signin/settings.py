@@ -7,6 +7,7 @@ app/config.py, gunicorn's master through it) does not import the extension's cod
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -81,6 +82,39 @@ def http_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
+def existing_file(value: str) -> str:
+    """A path the process must read at start-up (a CA, a client certificate or key): checked now,
+    not at the first connection, where a typo would only show as a store that does not answer."""
+    path = value.strip()
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ValueError(f"no readable file at {path!r}")
+    return path
+
+
+def host_ports(value: str) -> list[str]:
+    """`host:port,host:port` (Sentinel's addresses; an IPv6 host in brackets), kept as text so a
+    value that went through here once parses the same again (apply_settings re-reads it)."""
+    found: list[str] = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":")
+        if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port, got {item!r}")
+        found.append(f"{host}:{int(port)}")
+    return found
+
+
+def redis_url(value: str) -> str:
+    """A Cluster node to start from: redis:// or rediss:// (TLS) with a host; database 0, the only one."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(f"expected redis://host:port or rediss://host:port, got {value!r}")
+    if parts.path not in ("", "/", "/0"):
+        raise ValueError("a Redis Cluster has database 0 only: leave the path out")
+    return value.strip()
+
+
 def log_level(value: str) -> str:
     """Checked here: logging itself would answer a typo with a traceback."""
     level = value.strip().upper()
@@ -109,6 +143,12 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SESSION_CACHELIB_DIR": (str, None),
     "REDIS_URL": (str, "redis://localhost:6379/0"),
     "REDIS_TIMEOUT": (seconds, 0.5),
+    "REDIS_CA_CERT": (existing_file, ""),
+    "REDIS_CLIENT_CERT": (existing_file, ""),
+    "REDIS_CLIENT_KEY": (existing_file, ""),
+    "REDIS_SENTINELS": (host_ports, []),
+    "REDIS_SENTINEL_MASTER": (str, "mymaster"),
+    "REDIS_CLUSTER_URL": (redis_url, ""),
     "SESSION_COOKIE_SECURE": (boolean, True),
     "SESSION_COOKIE_NAME": (str, "session"),
     "PERMANENT_SESSION_LIFETIME": (int_at_least(1), 8 * 3600),
@@ -168,3 +208,21 @@ def check_required(config: Mapping[str, Any]) -> None:
     for name in REQUIRED:
         if not config.get(name):
             raise ConfigError(f"{name} is not set: add it to the environment or to .env (see .env.example)")
+
+
+def check_redis(config: Mapping[str, Any]) -> None:
+    """The Redis settings that only make sense together (store.redis_client reads them)."""
+    sentinels, cluster = config.get("REDIS_SENTINELS"), config.get("REDIS_CLUSTER_URL")
+    if sentinels and cluster:
+        raise ConfigError("REDIS_SENTINELS and REDIS_CLUSTER_URL are both set: a Redis is either watched by "
+                          "Sentinel or a Cluster, set only one")
+    if (sentinels or cluster) and config.get("SESSION_TYPE") != "redis":
+        which = "REDIS_SENTINELS" if sentinels else "REDIS_CLUSTER_URL"
+        raise ConfigError(f"{which} is set, but SESSION_TYPE is not redis: set SESSION_TYPE=redis to use it")
+    if bool(config.get("REDIS_CLIENT_CERT")) != bool(config.get("REDIS_CLIENT_KEY")):
+        raise ConfigError("REDIS_CLIENT_CERT and REDIS_CLIENT_KEY go together: set both, or neither")
+    url_name = "REDIS_CLUSTER_URL" if cluster else "REDIS_URL"
+    tls = str(config.get(url_name) or "").startswith("rediss://")
+    for name in ("REDIS_CA_CERT", "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY"):
+        if config.get(name) and not tls:
+            raise ConfigError(f"{name} is set, but {url_name} is not a rediss:// URL: TLS is asked for by the URL")

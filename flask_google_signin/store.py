@@ -21,7 +21,8 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeAlias, cast
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 import redis
@@ -29,9 +30,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 VERSION = b"\x01"
 NONCE_SIZE = 12
+RedisClient: TypeAlias = redis.Redis | RedisCluster  # one node or Sentinel's master (both redis.Redis), or a Cluster
 
 
 def namespace(client_id: str) -> str:
@@ -99,9 +105,17 @@ class Records(Protocol):
 
 
 class RedisRecords:
-    """Redis: one string per record, expiring by TTL; pending sign-ins also counted in a sorted set."""
+    """Redis: one string per record, expiring by TTL; pending sign-ins also counted in a sorted set.
 
-    store_errors: tuple[type[Exception], ...] = (redis.RedisError,)
+    Cluster-safe as written: every operation names one key, except the two on a pending sign-in
+    (the Lua script, and take_pending's MULTI/EXEC), whose keys share the `{space}` hash tag and so
+    one slot; redis-py's cluster pipeline runs a transaction whose keys are all in one slot.
+    (tests/test_redis_topologies.py checks the slots; tests/test_store.py runs on a real Cluster.)
+    """
+
+    # A Cluster reports some outages (a slot no node serves, no node reachable) with exceptions
+    # outside RedisError; so would a command over two slots, which tests/test_store.py rules out.
+    store_errors: tuple[type[Exception], ...] = (redis.RedisError, redis.exceptions.RedisClusterException)
 
     # KEYS: the pending index, the record. ARGV: now, expiry, cap, blob, ttl, member.
     # The `#!lua` line (Redis 7) makes Redis refuse the whole script when memory is full; without it
@@ -115,7 +129,7 @@ class RedisRecords:
     return 1
     """
 
-    def __init__(self, client: redis.Redis, space: str) -> None:
+    def __init__(self, client: RedisClient, space: str) -> None:
         self.client = client
         # A hash tag keeps the pending index and its records in one Redis Cluster slot.
         self.pending_index = f"pending:{{{space}}}"
@@ -165,7 +179,9 @@ class RedisRecords:
         return blob
 
     def ping(self) -> None:
-        self.client.ping()
+        """A read of a key, not PING: a Cluster node answers PING while the Cluster refuses every key
+        (CLUSTERDOWN), and this key's slot is the one every sign-in writes to."""
+        self.client.exists(self.pending_index)
 
 
 class FolderRecords:
@@ -392,7 +408,7 @@ class FolderRecords:
 def open_records(config: dict[str, Any], space: str, pending_lifetime: int) -> Records:
     """The store SESSION_TYPE names, with its client built from the settings."""
     if config["SESSION_TYPE"] == "redis":
-        return RedisRecords(make_redis(config["REDIS_URL"], config["REDIS_TIMEOUT"]), space)
+        return RedisRecords(redis_client(config), space)
     folder = config["SESSION_CACHELIB_DIR"]
     shortest = min(pending_lifetime, int(config["PERMANENT_SESSION_LIFETIME"]))
     records = FolderRecords(folder, shortest, pending_lifetime)
@@ -400,17 +416,67 @@ def open_records(config: dict[str, Any], space: str, pending_lifetime: int) -> R
     return records
 
 
+def redis_client(config: Mapping[str, Any], *, retries: int = 1) -> RedisClient:
+    """The one place a Redis client is built from the settings (the store's, and the limiter's).
+
+    - REDIS_CLUSTER_URL: a Cluster, found from that node. RedisCluster reads the slot map when it is
+      built, so a Cluster that does not answer at start-up stops the start (the next start retries).
+    - REDIS_SENTINELS: the master that the sentinels name REDIS_SENTINEL_MASTER, asked of them for
+      each new connection (redis-py's SentinelConnectionPool). When the master dies, a request gets
+      the store's 503 until the sentinels have promoted a replica; the pool then drops the dead
+      master's connections and later requests go to the new one. REDIS_URL gives the scheme
+      (rediss://: TLS, to the sentinels too), user, password and database; its host and port are
+      not used.
+    - Otherwise the one node at REDIS_URL.
+
+    Every connection has REDIS_TIMEOUT to connect and to read, and `retries` more attempts without
+    backoff (make_redis says why), and TLS when the URL is rediss:// (REDIS_CA_CERT, else the
+    system's CAs; REDIS_CLIENT_CERT and REDIS_CLIENT_KEY when the server asks for a client).
+    """
+    url = str(config.get("REDIS_CLUSTER_URL") or config["REDIS_URL"])
+    options = connection_options(config, retries)
+    if config.get("REDIS_CLUSTER_URL"):
+        return RedisCluster.from_url(url, **options)
+    if config.get("REDIS_SENTINELS"):
+        parts = urlsplit(url)
+        if parts.scheme == "rediss":
+            options["ssl"] = True
+        addresses = [host_port(item) for item in config["REDIS_SENTINELS"]]
+        sentinel = Sentinel(addresses, sentinel_kwargs=options)  # type: ignore[no-untyped-call]
+        credentials = {"username": unquote(parts.username) if parts.username else None,
+                       "password": unquote(parts.password) if parts.password else None,
+                       "db": int(parts.path.strip("/") or 0)}
+        master = sentinel.master_for(config["REDIS_SENTINEL_MASTER"], **options, **credentials)  # type: ignore[no-untyped-call]
+        return cast(redis.Redis, master)
+    return redis.Redis.from_url(url, **options)
+
+
+def connection_options(config: Mapping[str, Any], retries: int) -> dict[str, Any]:
+    """redis-py's options for every connection: timeouts, retries, and the TLS files for a rediss://
+    URL (settings.check_redis refuses them with any other)."""
+    timeout = float(config["REDIS_TIMEOUT"])
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                               "retry": Retry(NoBackoff(), retries)}
+    if str(config.get("REDIS_CLUSTER_URL") or config["REDIS_URL"]).startswith("rediss://"):
+        files = {"ssl_ca_certs": "REDIS_CA_CERT", "ssl_certfile": "REDIS_CLIENT_CERT",
+                 "ssl_keyfile": "REDIS_CLIENT_KEY"}
+        options.update({option: config[name] for option, name in files.items() if config.get(name)})
+    return options
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """`host:port` (settings.host_ports) as redis-py takes it; an IPv6 host loses its brackets."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def make_redis(url: str, timeout: float) -> redis.Redis:
-    """Short timeouts and a single retry: a dead Redis costs a request about a second, not minutes.
+    """One node: short timeouts and a single retry, so a dead Redis costs a request about a second.
 
     No `health_check_interval`: its PING before a command on an idle connection has its own
     timeout and retry, which doubled the worst case under a hung Redis to over 2 s. A connection
     left stale by a Redis restart is still replaced: the pool checks it on checkout, and the retry
-    reconnects.
+    reconnects. (The app builds its client with redis_client, which does the same; this is the
+    short form for one URL, for tests and bench/.)
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 1),
-    )
+    return cast(redis.Redis, redis_client({"REDIS_URL": url, "REDIS_TIMEOUT": timeout}))

@@ -16,8 +16,15 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import accounts, google_api
-from .errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, GoogleAPIError, SignInError
+from . import accounts, google_api, metrics
+from .errors import (
+    SIGN_OUT_CROSS_SITE,
+    SIGN_OUT_FORM_EXPIRED,
+    SIGNED_OUT,
+    GoogleAPIError,
+    SignInError,
+    StoreUnavailable,
+)
 from .oidc import google, keep_token, provider_errors
 from .sessions import Connect, SessionRecord, User, drop_google_access, end_session, session_interface, session_record
 from .signals import signed_in, signed_out
@@ -97,10 +104,21 @@ def callback() -> BaseResponse:
     except SignInError as exc:  # the pending sign-in was taken when read: a failed attempt is spent
         what, event = ("connect", "connect_refused") if connect else ("sign-in", "sign_in_refused")
         log.warning(f"{what} refused", extra={"event": event, "reason": exc.reason, "sub": sub})
+        if not connect:
+            metrics.signin("refused", exc.code)
+        raise
+    except StoreUnavailable:
+        if not connect:
+            metrics.signin("failed", "store_unavailable")
         raise
     if connect:
         return finish_connect(connect, token, pending["next"])
-    sign_in(claims, userinfo, token)
+    try:
+        sign_in(claims, userinfo, token)
+    except StoreUnavailable:
+        metrics.signin("failed", "store_unavailable")
+        raise
+    metrics.signin("success")
     log.info("signed in", extra={"event": "sign_in", "sub": sub})
     signed_in.send(_app(), user=session_record()["user"], userinfo=userinfo)
     return redirect(pending.get("next") or "/")
@@ -187,6 +205,7 @@ def logout() -> BaseResponse:
         log.info("signed out", extra={"event": "sign_out", "sub": sub})
         signed_out.send(_app(), user=g.user)
         end_session(SIGNED_OUT)
+        metrics.session_ended("sign_out")
     return redirect(request.script_root + "/", code=303)  # the host's home page, whatever it is called
 
 

@@ -163,33 +163,96 @@ class Gunicorn:
 
 
 class RedisServer:
-    """A private redis-server on a free loopback port; stop() and start() it to fake an outage."""
+    """A private redis-server on a free loopback port; stop() and start() it to fake an outage,
+    kill() it to crash it. `extra` flags go after ours (a replica: "--replicaof", "127.0.0.1", port)."""
+
+    program = "redis-server"
 
     def __init__(self, directory: Path, *extra: str) -> None:
         self.extra = extra
-        self.binary = shutil.which("redis-server") or "redis-server"
+        self.binary = shutil.which(self.program) or self.program
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.directory = directory
         self.process: subprocess.Popen | None = None
         self.start()
 
+    def command(self) -> list[str]:
+        return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(self.directory), *self.extra]
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), *self.extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
+                if self.answers():
+                    return
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.program} did not start: {' '.join(self.command())}")
+
+    def answers(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    def kill(self) -> None:
+        """SIGKILL: gone at once, as in a crash (nothing flushed, no word to replicas or sentinels)."""
+        assert self.process
+        self.process.kill()
+        self.process.wait(5)
 
     def stop(self) -> None:
         stop(self.process, 10)
+
+
+class RedisSentinel(RedisServer):
+    """A redis-sentinel watching the master `name` at `master_port`, with its own config file, which
+    Sentinel rewrites as it learns (its peers, the replicas, a failover). `settings` are Sentinel's
+    per-master ones without the name: "down-after-milliseconds 1000", ..."""
+
+    program = "redis-sentinel"
+
+    def __init__(self, directory: Path, name: str, master_port: int, quorum: int, *settings: str) -> None:
+        self.monitor = [f"sentinel monitor {name} 127.0.0.1 {master_port} {quorum}"]
+        self.monitor += [f"sentinel {key} {name} {value}" for key, _, value in (s.partition(" ") for s in settings)]
+        super().__init__(directory)
+
+    def command(self) -> list[str]:
+        path = self.directory / "sentinel.conf"
+        if not path.exists():  # a restart keeps what Sentinel learnt and wrote there
+            lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {self.directory}",
+                     f"logfile {self.directory / 'sentinel.log'}", *self.monitor]
+            path.write_text("\n".join(lines) + "\n")
+        return [self.binary, str(path)]
+
+
+def start_redis_cluster(directories: list[Path]) -> list[RedisServer]:
+    """A Redis Cluster of primaries only, one per directory, slots shared out by `redis-cli --cluster create`."""
+    nodes = [RedisServer(directory, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                         "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000")
+             for directory in directories]
+    try:
+        subprocess.run([shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{node.port}" for node in nodes), "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while not all(b"cluster_state:ok" in redis_command(node.port, b"CLUSTER", b"INFO") for node in nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
+def redis_command(port: int, *words: bytes) -> bytes:
+    """One command to a local Redis, its raw answer (small ones: for readiness checks)."""
+    request = b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(word), word) for word in words)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(request)
+        return sock.recv(65536)

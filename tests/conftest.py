@@ -25,6 +25,7 @@ from .helpers import (
     Provider,
     base_config,
     private_redis,
+    private_redis_cluster,
     require,
     server_env,
 )
@@ -138,6 +139,16 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """Three redis-server nodes made one Redis Cluster (primaries only) by `redis-cli --cluster create`;
+    REDIS_CLUSTER_URL may name any of them (`redis://127.0.0.1:<port>`)."""
+    nodes = private_redis_cluster(tmp_path_factory, "cluster-node")
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_store(redis_server):
     """A client on the shared redis-server, to look at the stored sessions."""
     import redis
@@ -150,7 +161,7 @@ def redis_store(redis_server):
 # --------------------------------------------------------------------------- `make test-fast` starts no server
 
 SERVER_FIXTURES = {"local_provider", "gunicorn_factory", "app_server", "https_app_server", "browser", "page",
-                   "redis_server", "redis_store"}
+                   "redis_server", "redis_store", "redis_cluster"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -27,7 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import serve  # noqa: E402, F401  (scripts/serve.py, for its tests)
-from launch import Gunicorn, Provider, RedisServer, docker_cmd, free_port, wait_http  # noqa: E402, F401  (scripts/launch.py)
+from launch import (  # noqa: E402, F401  (scripts/launch.py)
+    Gunicorn,
+    Provider,
+    RedisSentinel,
+    RedisServer,
+    docker_cmd,
+    free_port,
+    start_redis_cluster,
+    wait_http,
+)
 
 from app.config import GOOGLE_METADATA_URL, SETTINGS  # noqa: E402
 
@@ -262,3 +271,9 @@ def private_redis(tmp_path_factory, name: str, *extra: str) -> RedisServer:
     require(shutil.which("redis-server") is not None, "redis-server")
     return RedisServer(tmp_path_factory.mktemp(name), *extra)
 
+
+def private_redis_cluster(tmp_path_factory, name: str, nodes: int = 3) -> list[RedisServer]:
+    """A Redis Cluster of `nodes` primaries of one's own (skip without the binaries, fail in CI)."""
+    require(shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None,
+            "redis-server and redis-cli (apt: redis-server, redis-tools)")
+    return start_redis_cluster([tmp_path_factory.mktemp(f"{name}{i}") for i in range(nodes)])

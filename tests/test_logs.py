@@ -1,5 +1,7 @@
 """Issue 5 logs: LOG_FORMAT=json gives one JSON object a line, every line carries a request id,
-and X-Request-ID is echoed when it is safe and replaced when it is not."""
+and X-Request-ID is echoed when it is safe and replaced when it is not. Issue 12: an ISO 8601 UTC
+time and every `extra` field on each JSON line, a time on each access line, and no probe lines
+(/healthz, /readyz, /metrics) unless LOG_PROBES=true."""
 
 from __future__ import annotations
 
@@ -8,15 +10,18 @@ import logging
 import re
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
 
-from app.logs import JsonFormatter, RequestIdFilter
+from app.logs import JsonFormatter, ProbeFilter, RequestIdFilter, TextFormatter
 
 from .helpers import AuthActions
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+CLF_TIME = r"\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"  # gunicorn's %(t)s
 
 
 def json_lines(text: str) -> list[dict]:
@@ -70,6 +75,67 @@ def test_formatter_outside_a_request():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "no request here", None, None)
     RequestIdFilter().filter(record)
     assert json.loads(JsonFormatter().format(record))["request_id"] == "-"
+    del record.request_id  # a record no filter saw (gunicorn's own, in the master)
+    assert json.loads(JsonFormatter().format(record))["request_id"] == "-"
+
+
+def test_json_time_is_iso_8601_utc_to_the_millisecond():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "at a known time", None, None)
+    record.created, record.msecs = 1796106442.41, 410.0  # 2026-12-01 06:27:22.410 UTC
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["time"] == "2026-12-01T06:27:22.410Z"
+    now = json.loads(JsonFormatter().format(logging.LogRecord("x", logging.INFO, __file__, 1, "now", None, None)))
+    assert ISO_UTC.fullmatch(now["time"])
+    assert abs(datetime.fromisoformat(now["time"]).timestamp() - time.time()) < 5  # UTC, not local time
+    assert list(entry)[:5] == ["time", "level", "logger", "message", "request_id"]
+
+
+def test_every_extra_field_is_logged(capsys, make_app):
+    """Not a fixed list: whatever a log call passes in `extra` (a RISC event's jti, a count...)."""
+    extra = {"event": "risc_duplicate", "jti": "jti-1", "count": 3, "nested": {"a": [1, 2]},
+             "when": datetime(2026, 12, 1, 6, 27, tzinfo=UTC), "empty": None}
+    for log_format in ("json", "text"):
+        app = make_app(LOG_FORMAT=log_format)
+        with app.test_request_context(headers={"X-Request-ID": f"extra-{log_format}"}):
+            app.preprocess_request()
+            logging.getLogger("app.test").info("with extras", extra=extra)
+        out = capsys.readouterr().out
+        if log_format == "json":
+            (entry,) = [e for e in json_lines(out) if e["logger"] == "app.test"]
+            assert entry["request_id"] == "extra-json" and entry["jti"] == "jti-1" and entry["count"] == 3
+            assert entry["nested"] == {"a": [1, 2]} and entry["when"] == "2026-12-01T06:27:00+00:00"
+            assert entry["event"] == "risc_duplicate" and entry["empty"] is None
+        else:
+            assert re.search(r"\[extra-text\] with extras event=risc_duplicate jti=jti-1 count=3 "
+                             r"nested=\{'a': \[1, 2\]\} when=2026-12-01 06:27:00\+00:00$", out, re.MULTILINE), out
+
+
+def access_record(path: str) -> logging.LogRecord:
+    """An access-log record as gunicorn makes it: the format, and the request's atoms as args."""
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '"%(m)s %(U)s"', None, None)
+    record.args = {"m": "GET", "U": path}
+    return record
+
+
+@pytest.mark.parametrize(("path", "logged"), [
+    ("/healthz", False), ("/readyz", False), ("/metrics", False),
+    ("/", True), ("/profile", True), ("/healthz/", True), ("/static/style.css", True),
+])
+def test_probe_filter_drops_health_checks_and_scrapes(path, logged):
+    assert ProbeFilter().filter(access_record(path)) is logged
+    assert ProbeFilter().filter(logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "hi", None, None))
+
+
+@pytest.mark.parametrize(("setting", "filtered"), [(None, True), ("false", True), ("true", False)])
+def test_log_probes_decides_the_filter_on_gunicorns_access_log(make_app, setting, filtered):
+    access = logging.getLogger("gunicorn.access")
+    overrides = {} if setting is None else {"LOG_PROBES": setting == "true"}
+    for _ in range(2):  # a second app in the process replaces the filter, never stacks it
+        make_app(**overrides)
+        probes = [f for f in access.filters if isinstance(f, ProbeFilter)]
+        assert len(probes) == (1 if filtered else 0)
+    make_app(LOG_PROBES=True)  # leave the logger as the next test expects it
+    assert not [f for f in access.filters if isinstance(f, ProbeFilter)]
 
 
 def test_request_id_is_echoed(client):
@@ -118,9 +184,10 @@ def wait_for_log(server, needle: str, seconds: float = 5) -> str:
 
 @pytest.mark.slow
 def test_gunicorn_json_every_line(gunicorn_factory, local_provider):
-    """gunicorn's own lines (master, workers, access log) are JSON too, with the request id."""
+    """gunicorn's own lines (master, workers, access log) are JSON too, with the request id and an
+    ISO 8601 UTC time; with LOG_PROBES=true the health checks are logged as well."""
     server = gunicorn_factory(LOG_FORMAT="json", GOOGLE_CLIENT_ID="json-client", GOOGLE_CLIENT_SECRET="json-secret",
-                              GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url)
+                              GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url, LOG_PROBES="true")
     requests.get(server.url + "/nope?code=secret-code", headers={"X-Request-ID": "json-404"}, timeout=5)
     refused = requests.get(server.url + "/callback?state=bogus&code=secret-code",
                            headers={"X-Request-ID": "json-refused"}, timeout=5)
@@ -132,6 +199,7 @@ def test_gunicorn_json_every_line(gunicorn_factory, local_provider):
 
     entries = json_lines(text)
     assert all("request_id" in e and "level" in e and "message" in e for e in entries)
+    assert all(ISO_UTC.fullmatch(e["time"]) for e in entries), [e["time"] for e in entries]
     assert any(e["logger"] == "gunicorn.error" and "Booting worker" in e["message"] for e in entries)
     access = {e["request_id"]: e for e in entries if e["logger"] == "gunicorn.access"}
     assert access["json-404"]["status"] == 404 and access["json-404"]["path"] == "/nope"
@@ -142,10 +210,23 @@ def test_gunicorn_json_every_line(gunicorn_factory, local_provider):
 
 
 @pytest.mark.slow
-def test_gunicorn_text_access_log_has_the_request_id(app_server):
-    requests.get(app_server.url + "/healthz", headers={"X-Request-ID": "text-access-1"}, timeout=5)
+def test_gunicorn_text_access_log_has_the_time_and_the_request_id(app_server):
+    requests.get(app_server.url + "/", headers={"X-Request-ID": "text-access-1"}, timeout=5)
     text = wait_for_log(app_server, "request_id=text-access-1")
-    assert re.search(r'"GET /healthz HTTP/1\.1" 200 .* request_id=text-access-1$', text, re.MULTILINE)
+    line = rf'^127\.0\.0\.1 {CLF_TIME} "GET / HTTP/1\.1" 200 .* request_id=text-access-1$'
+    assert re.search(line, text, re.MULTILINE), text
+
+
+@pytest.mark.slow
+def test_gunicorn_leaves_probes_out_of_the_access_log(app_server):
+    """LOG_PROBES unset: load balancers' checks and scrapes every few seconds would drown the log."""
+    for path in ("/healthz", "/readyz", "/metrics"):
+        requests.get(app_server.url + path, headers={"X-Request-ID": f"probe{path.replace('/', '-')}"}, timeout=5)
+    for attempt in range(2):  # each worker has logged a later request: a probe's line would be in by now
+        requests.get(app_server.url + "/nope", headers={"X-Request-ID": f"after-probes-{attempt}"}, timeout=5)
+    text = wait_for_log(app_server, "request_id=after-probes-1")
+    wait_for_log(app_server, "request_id=after-probes-0")
+    assert "request_id=probe-" not in text and '"GET /healthz' not in text and '"GET /readyz' not in text
 
 
 # --------------------------------------------------------------------------- hostile values
@@ -162,8 +243,6 @@ def hostile_record(message: str = "refused %s") -> logging.LogRecord:
 
 
 def test_text_format_escapes_control_characters_in_message_and_fields():
-    from app.logs import TextFormatter
-
     line = TextFormatter().format(hostile_record())
     assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\u2028" not in line
     escaped = r"evil\n2026-01-01 00:00:00,000 INFO app.auth [-] forged\r\x1b[31mred\x1b[0m\u2028end"
@@ -171,8 +250,6 @@ def test_text_format_escapes_control_characters_in_message_and_fields():
 
 
 def test_text_format_indents_a_traceback_that_quotes_a_value():
-    from app.logs import TextFormatter
-
     try:
         raise ValueError(HOSTILE)
     except ValueError:

@@ -16,7 +16,7 @@ from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
-from flask_google_signin.sessions import FileStore, RedisStore, SealedSessions
+from flask_google_signin.sessions import ClusterStore, FileStore, RedisStore, SealedSessions
 
 HOOKS = {
     "_retrieve_session_data": ["self", "store_id"],
@@ -34,7 +34,7 @@ def test_flask_session_still_has_the_hook_with_its_signature(name):
     assert params == HOOKS[name], f"Flask-Session's {name} now takes {params}, SealedSessions expects {HOOKS[name]}"
 
 
-@pytest.mark.parametrize("store", [FileStore, RedisStore])
+@pytest.mark.parametrize("store", [FileStore, RedisStore, ClusterStore])
 def test_sealed_hooks_come_first_in_the_method_order(store):
     """The mixin must win over the backend's own hooks, or records are stored unsealed."""
     for name in HOOKS:
@@ -103,6 +103,30 @@ def test_backends_keep_the_client_where_we_pass_it():
         assert "client" in inspect.signature(backend.__init__).parameters, backend.__name__
 
 
+def test_a_cluster_client_needs_the_base_interface_which_only_keeps_it(flask_app):
+    """ClusterStore (REDIS_CLUSTER_URL) builds on ServerSideSessionInterface, not RedisSessionInterface,
+    which warns about any client that is not a `redis.Redis` (a RedisCluster is not) and swaps in
+    `Redis()` on localhost. The base must take the options ClusterStore passes, and, with the Redis
+    backend's `ttl = True`, register no cleanup command; the client is only kept (SealedSessions does
+    every store call)."""
+    import warnings
+
+    from flask_session.redis import RedisSession
+
+    with pytest.warns(RuntimeWarning, match="No valid Redis instance"):
+        RedisSessionInterface(flask_app, client=object())  # if this stops warning, ClusterStore may go
+    params = list(inspect.signature(ServerSideSessionInterface.__init__).parameters)
+    assert params[:5] == ["self", "app", "key_prefix", "use_signer", "permanent"], params
+    cluster_client = object()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store = ClusterStore(flask_app, client=cluster_client, key_prefix="session:x:", use_signer=False,
+                             permanent=True)
+    assert store.client is cluster_client and store.key_prefix == "session:x:" and store.permanent is True
+    assert store.session_class is RedisSession and store.ttl is True
+    assert "session_cleanup" not in flask_app.cli.commands, "the base registered a cleanup command"
+
+
 def test_authlib_reads_and_writes_pending_sign_ins_through_the_framework_integration():
     """flask_google_signin/oidc.py's PendingSignIns moves Authlib's state out of the session by overriding the
     framework integration's set/get/clear_state_data: Authlib must still go through them."""
@@ -168,3 +192,31 @@ def test_urllib3_lets_the_watchdog_see_each_connections_socket():
         assert len(seen) == 1 and hasattr(seen[0], "shutdown"), "no socket reached the watchdog"
     finally:
         server.shutdown()
+
+
+def test_limits_worker_memory_counts_expires_and_starts_no_thread(monkeypatch):
+    """limits.py's WorkerMemory replaces MemoryStorage.incr (its sweeper thread cost /login dearly) and
+    shares MemoryStorage's `storage`, `expirations` and `locks`: they must keep meaning the same."""
+    import threading
+    import time
+
+    from limits.storage import MemoryStorage, storage_from_string
+
+    from flask_google_signin.limits import WorkerMemory
+
+    for name in ("storage", "expirations", "locks"):
+        assert name in vars(MemoryStorage()), f"limits' MemoryStorage no longer has `{name}`"
+    storage = storage_from_string("signin-memory://")
+    assert isinstance(storage, WorkerMemory), "limits no longer finds storages by STORAGE_SCHEME"
+    started: list = []
+    monkeypatch.setattr(threading.Timer, "start", lambda self: started.append(self))
+    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+    assert started == []  # no sweeper thread per hit
+    later = storage.expirations["k"] + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert storage.get("k") == 0 and storage.incr("k", 60) == 1  # a new window
+    storage.incr("gone", 1)
+    much_later = storage.expirations["gone"] + 120
+    monkeypatch.setattr(time, "time", lambda: much_later)
+    storage.incr("k", 60)
+    assert "gone" not in storage.storage  # an address that never came back is swept

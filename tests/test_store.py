@@ -1,4 +1,5 @@
-"""app/store.py: one suite, run against both stores (files and a real redis-server)."""
+"""flask_google_signin/store.py: one suite, run against both stores (files, and Redis: a real
+redis-server, and a real three-node Redis Cluster, where a command over keys of two slots fails)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import time
 import pytest
 
 import flask_google_signin.store as store
-from flask_google_signin.store import FolderRecords, RedisRecords, Sealer, make_redis, namespace
+from flask_google_signin.store import FolderRecords, RedisRecords, Sealer, make_redis, namespace, redis_client
+
+REDIS = [pytest.mark.slow, pytest.mark.redis]
 
 
-@pytest.fixture(params=["files", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])
+@pytest.fixture(params=["files", pytest.param("redis", marks=REDIS), pytest.param("cluster", marks=REDIS)])
 def records(request, tmp_path):
     if request.param == "files":
         folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
         folder.ensure()
         return folder
-    server = request.getfixturevalue("redis_server")
-    client = make_redis(server.url, 2)
+    if request.param == "cluster":
+        node = request.getfixturevalue("redis_cluster")[0]
+        client = redis_client({"REDIS_URL": "", "REDIS_CLUSTER_URL": f"redis://127.0.0.1:{node.port}",
+                               "REDIS_TIMEOUT": 2})
+    else:
+        client = make_redis(request.getfixturevalue("redis_server").url, 2)
     client.flushdb()
     return RedisRecords(client, namespace("store-tests"))
 
