@@ -48,7 +48,7 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-## Requests/s against framework and store baselines; writes bench/results/.
+## CPU per request and requests/s: the app against its ceilings, and A/B costs of sealing and the limiter; writes bench/results/.
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/run.py
 
