@@ -191,14 +191,18 @@ def end_user_sessions(sub: str, cause: str, *, keep_sid: str | None = None) -> i
     """
     ended, key = 0, index().user_key(sub)
     for session_id in index().entries(key):
-        if session_id == keep_sid:
-            continue
-        index().records.delete(record_key(session_id))
-        index().remove(key, session_id)
-        log.info("session ended", extra={"event": "session_ended", "reason": cause, "sub": sub})
-        metrics.session_ended(ENDED_BY_USER.get(cause, "security_event"))
-        ended += 1
+        if session_id != keep_sid:
+            end_indexed_session(sub, key, session_id, cause)
+            ended += 1
     return ended
+
+
+def end_indexed_session(sub: str, key: str, session_id: str, cause: str) -> None:
+    """Delete one session's record and index entry: its next request, anywhere, is anonymous."""
+    index().records.delete(record_key(session_id))
+    index().remove(key, session_id)
+    log.info("session ended", extra={"event": "session_ended", "reason": cause, "sub": sub})
+    metrics.session_ended(ENDED_BY_USER.get(cause, "security_event"))
 
 
 def drop_refresh_token(identifier: str, alg: str) -> int:
@@ -258,11 +262,7 @@ def end_one() -> ResponseReturnValue:
     wanted, key = request.form.get("session", ""), index().user_key(user["sub"])
     for session_id in index().entries(key):
         if hmac.compare_digest(handle(session_id), wanted) and session_id != current_id():
-            index().records.delete(record_key(session_id))
-            index().remove(key, session_id)
-            log.info("session ended", extra={"event": "session_ended", "reason": "signed out elsewhere",
-                                             "sub": user["sub"]})
-            metrics.session_ended("elsewhere")
+            end_indexed_session(user["sub"], key, session_id, "signed out elsewhere")
     return redirect(f"{request.script_root}/sessions", code=303)
 
 
