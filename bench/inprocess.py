@@ -14,7 +14,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(1, str(ROOT))
-import serve  # noqa: E402
-from serve import free_port, wait_http  # noqa: E402
+import launch  # noqa: E402  (scripts/launch.py)
 
 
 def signed_in_cookie(client) -> str:
@@ -56,15 +54,11 @@ def main() -> int:
     parser.add_argument("--stores", default="cachelib,redis")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-inprocess-"))
-    provider_port, redis_port = free_port(), free_port()
-    provider = subprocess.Popen(serve.provider_command(provider_port), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    redis_server = None
-    if "redis" in args.stores and shutil.which("redis-server"):
-        redis_server = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    provider = launch.Provider()
+    provider_port = provider.port
+    redis_server = launch.RedisServer(workdir) if "redis" in args.stores and shutil.which("redis-server") else None
+    redis_port = redis_server.port if redis_server else 0
     try:
-        wait_http(f"http://127.0.0.1:{provider_port}/.well-known/openid-configuration", provider)
         os.environ.update(ENV_FILE="", SECRET_KEY="bench-secret-key", GOOGLE_CLIENT_ID="bench-client",
                           GOOGLE_CLIENT_SECRET="bench", SESSION_COOKIE_SECURE="false", LOG_LEVEL="ERROR",
                           GOOGLE_SERVER_METADATA_URL=f"http://127.0.0.1:{provider_port}/.well-known/openid-configuration",
@@ -97,9 +91,9 @@ def main() -> int:
                 print(f"{store:8} {label:10} {path:8} with {with_:.3f} ms  without {without:.3f} ms  "
                       f"ratio {with_ / without:.3f}  (per-block {paired[0]:.3f} to {paired[-1]:.3f})", flush=True)
     finally:
-        provider.terminate()
+        provider.stop()
         if redis_server:
-            redis_server.terminate()
+            redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

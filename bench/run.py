@@ -42,50 +42,20 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(1, str(ROOT))
-import serve  # noqa: E402  (the provider command `make run` uses)
-from serve import free_port, wait_http  # noqa: E402
+import launch  # noqa: E402  (scripts/launch.py: the launcher `make run` and the tests use)
 
-try:  # the session layer as a package of its own (the extension), else where it was: app/
-    from flask_google_signin.store import FolderRecords, RedisRecords, make_redis, namespace
-except ImportError:
-    from app.store import FolderRecords, RedisRecords, make_redis, namespace
+from flask_google_signin.store import FolderRecords, RedisRecords, make_redis, namespace  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-class Gunicorn:
-    """gunicorn -c gunicorn.conf.py MODULE, like the Docker image; its logs go to a file."""
-
-    def __init__(self, module: str, env: dict, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        gunicorn = shutil.which("gunicorn", path=str(BIN)) or "gunicorn"
-        self.log = open(log, "w")
-        full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
-        full_env.update(env, HOST="127.0.0.1", PORT=str(self.port), ENV_FILE="")
-        self.process = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", module], cwd=ROOT, env=full_env,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        ready = "/bare/profile" if module.startswith("bench.baseline") else "/healthz"
-        try:
-            wait_http(f"{self.url}{ready}", self.process)
-        except BaseException:  # a server that never answered is stopped, not left behind
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        stop(self.process)
-        self.log.close()
+def gunicorn(module: str, env: dict, log: Path) -> launch.Gunicorn:
+    """gunicorn -c gunicorn.conf.py MODULE, like the Docker image, with gunicorn.conf.py's own worker count."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
+    full_env.update(env, ENV_FILE="")
+    ready = "/bare/profile" if module.startswith("bench.baseline") else "/healthz"
+    return launch.Gunicorn(full_env, log, module=module, ready_path=ready, workers=None)
 
 
 # --------------------------------------------------------------------------- load generators
@@ -282,10 +252,10 @@ def bench_store(store: str, args: argparse.Namespace, load, provider_url: str, r
     if redis_url:
         env["REDIS_URL"] = redis_url
     results: dict = {}
-    servers: list[Gunicorn] = []
+    servers: list[launch.Gunicorn] = []
 
-    def serve_(module: str, name: str) -> Gunicorn:
-        server = Gunicorn(module, env, workdir / f"{name}-{store}.log")
+    def serve_(module: str, name: str) -> launch.Gunicorn:
+        server = gunicorn(module, env, workdir / f"{name}-{store}.log")
         servers.append(server)
         return server
 
@@ -501,13 +471,10 @@ def main() -> int:
 
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    provider_port = free_port()
-    provider = subprocess.Popen(serve.provider_command(provider_port), cwd=ROOT, env={**os.environ, "NO_COLOR": "1"},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    provider = launch.Provider()
     redis_server = None
     try:
-        provider_url = f"http://127.0.0.1:{provider_port}"
-        wait_http(f"{provider_url}/.well-known/openid-configuration", provider)
+        provider_url = provider.url
         if not args.no_ab:
             info["limiter_check"] = check_limiter_variant(provider_url, workdir)
             print(f"  {info['limiter_check']}", flush=True)
@@ -517,20 +484,16 @@ def main() -> int:
                 print("NOTE: redis-server not found: skipping the redis store", flush=True)
                 stores.remove("redis")
             else:
-                redis_port = free_port()
-                redis_server = subprocess.Popen(
-                    ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                     "--appendonly", "no", "--dir", str(workdir)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                redis_url = f"redis://127.0.0.1:{redis_port}/0"
-                wait_redis(redis_url, redis_server)
+                redis_server = launch.RedisServer(workdir)
+                redis_url = redis_server.url
         all_results = {store: bench_store(store, args, load, provider_url, redis_url if store == "redis" else None,
-                                          redis_server.pid if redis_server and store == "redis" else None, workdir)
+                                          redis_server.process.pid if redis_server and redis_server.process
+                                          and store == "redis" else None, workdir)
                        for store in stores}
     finally:
-        stop(provider)
+        provider.stop()
         if redis_server:
-            stop(redis_server)
+            redis_server.stop()
 
     if not args.ab_only:
         print("\n" + table(all_results))
@@ -545,18 +508,6 @@ def main() -> int:
     print(f"\nwritten: {out.relative_to(ROOT)}   (server logs in {workdir}; {elapsed:.0f} s)")
     return 0
 
-
-def wait_redis(url: str, process: subprocess.Popen, seconds: float = 10) -> None:
-    client = make_redis(url, 1.0)
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            client.ping()
-            return
-        except Exception:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"error: redis-server did not start on {url}") from None
-            time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ class Gunicorn:
     this interpreter's gunicorn; its output goes to `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path, module: str | None = None,
-                 ready_path: str = "/healthz") -> None:
+                 ready_path: str = "/healthz", workers: str | None = "2") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = docker_cmd()
@@ -143,7 +143,9 @@ class Gunicorn:
             argv[-1] = module
         executable = shutil.which(argv[0], path=str(Path(sys.executable).parent)) or argv[0]
         self.argv = [executable, *argv[1:]]
-        self.env = {"WEB_CONCURRENCY": "2", **env, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        # Two workers unless told otherwise; workers=None leaves gunicorn.conf.py's own count (bench/).
+        self.env = {**({"WEB_CONCURRENCY": workers} if workers else {}), **env, "HOST": "127.0.0.1",
+                    "PORT": str(self.port)}
         self.log_path = log_path
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
