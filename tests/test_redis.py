@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from .servers import Browser, redis_pair, session_key, stored_session
 
@@ -102,6 +104,16 @@ def test_load_100_users_across_both_instances(pair):
     barrier = threading.Barrier(LOAD_USERS, timeout=60)
 
     class CountingBrowser(Browser):
+        """Counts statuses. Like a browser, it retries a GET once when a kept-alive connection turns
+        out closed by the server (gunicorn ends idle keep-alive connections after 5 s, and a request
+        can cross that on the wire); a server failing twice still fails the test."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            retry = Retry(total=1, connect=1, read=1, status=0, other=0, allowed_methods={"GET"},
+                          raise_on_status=False)
+            self.http.mount("http://", HTTPAdapter(max_retries=retry))
+
         def get(self, url, **kwargs):
             response = super().get(url, **kwargs)
             with lock:
