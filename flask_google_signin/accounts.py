@@ -254,11 +254,17 @@ def sessions_page() -> ResponseReturnValue:
     return render_template("google_signin/sessions.html", rows=rows)
 
 
-@bp.post("/sessions/end")
-def end_one() -> ResponseReturnValue:
+def signed_in_user() -> Any:
+    """The forms below act for a signed-in user only (CSRFProtect has already checked the token)."""
     user = g.get("user")
     if not user:
         abort(403)
+    return user
+
+
+@bp.post("/sessions/end")
+def end_one() -> ResponseReturnValue:
+    user = signed_in_user()
     wanted, key = request.form.get("session", ""), index().user_key(user["sub"])
     for session_id in index().entries(key):
         if hmac.compare_digest(handle(session_id), wanted) and session_id != current_id():
@@ -268,9 +274,7 @@ def end_one() -> ResponseReturnValue:
 
 @bp.post("/sessions/others")
 def end_others() -> ResponseReturnValue:
-    user = g.get("user")
-    if not user:
-        abort(403)
+    user = signed_in_user()
     end_user_sessions(user["sub"], "signed out elsewhere", keep_sid=current_id())
     return redirect(f"{request.script_root}/sessions", code=303)
 
@@ -281,9 +285,7 @@ def end_all() -> ResponseReturnValue:
     from .errors import SIGNED_OUT_EVERYWHERE
     from .views import revoke_at_google
 
-    user = g.get("user")
-    if not user:
-        abort(403)
+    user = signed_in_user()
     revoke_at_google(user["sub"])
     end_user_sessions(user["sub"], "signed out everywhere", keep_sid=current_id())
     index().remove(index().user_key(user["sub"]), current_id())
