@@ -76,6 +76,14 @@ def expire_access_token(client) -> None:
         sess["token"] = {**sess["token"], "expires_at": int(time.time())}
 
 
+def assert_ended(app, old_cookie: str) -> None:
+    """No record for the old cookie, and replaying it opens no session."""
+    assert stored_record(app, old_cookie) is None
+    replay = app.test_client()
+    replay.set_cookie("session", old_cookie)
+    assert replay.get("/profile").status_code == 302
+
+
 def in_flight(client, path: str) -> tuple[threading.Thread, dict]:
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(response=client.get(path)))
@@ -103,10 +111,7 @@ def test_sign_out_during_a_slow_refresh_stays_signed_out(store_app, google, monk
 
     assert result["response"].status_code == 200  # it rendered what it had loaded ...
     assert set_cookie(result["response"], "session") is None  # ... and hands out no cookie
-    assert stored_record(store_app, old) is None  # the refreshed token was not written back
-    replay = store_app.test_client()
-    replay.set_cookie("session", old)
-    assert replay.get("/profile").status_code == 302
+    assert_ended(store_app, old)  # the refreshed token was not written back either
 
 
 def test_expiry_during_a_slow_request_stays_expired(store_app, google, monkeypatch):
@@ -128,10 +133,7 @@ def test_expiry_during_a_slow_request_stays_expired(store_app, google, monkeypat
     thread.join(10)
 
     assert set_cookie(result["response"], "session") is None
-    assert stored_record(store_app, old) is None
-    replay = store_app.test_client()
-    replay.set_cookie("session", old)
-    assert replay.get("/profile").status_code == 302
+    assert_ended(store_app, old)
 
 
 def test_a_refused_refresh_keeps_the_user_signed_in_without_tokens(store_app, google, caplog):
