@@ -337,7 +337,7 @@ def check_session() -> None:
 
     if expired:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
-        accounts.on_sign_out(user["sub"], cast(str, session.sid).partition(".")[0])  # type: ignore[attr-defined]
+        accounts.on_sign_out(user["sub"], accounts.current_id())
         end_session(SESSION_EXPIRED)
         metrics.session_ended("expiry")
         return
