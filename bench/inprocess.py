@@ -3,7 +3,7 @@
 One thread, so no GIL contention and no other server: a cross-check of the gunicorn numbers,
 which a busy machine moves by ±30 % per sample. Blocks of requests alternate between the real
 app and the variant (bench/variants.py); CPU per request is the process's CPU time (all its
-threads: the limiter's timer threads count), per block; the ratio is median(with) ÷ median(without).
+threads), per block; the ratio is median(with) ÷ median(without).
 
     python bench/inprocess.py [--requests 1000] [--blocks 10] [--stores cachelib,redis]
 """

@@ -10,10 +10,9 @@ clear text.
 - `unsealed`: `app.session_interface.sealer` is a `PlainSealer`, Sealer's interface (key, seal,
   open) with the same JSON encoding (msgspec) and no crypto: no HKDF, no AES-GCM, no random nonce.
   Its records start with a different version byte, so neither sealer opens the other's records.
-- `unlimited`: `create_app({"RATELIMIT_ENABLED": False})`. Flask-Limiter reads that key from
-  `app.config` in `init_app`, and the settings loader copies only the names it knows, so an
-  environment variable would not reach it: the override does, before `init_limits` runs. The
-  limiter then installs no before/after-request hooks, and the decorator on /login checks nothing.
+- `unlimited`: the app's /login limit (`limits.RateLimit`, in `app.extensions`) replaced by one
+  with no windows: the same pending-sign-in write (the same Redis script, or the same folder code)
+  with no counter in it. There is no setting for this, on purpose: a limit cannot be switched off.
   `python -m bench.variants --check-limiter` proves it (a limit of 1/minute is not enforced).
 
 Built lazily (module `__getattr__`), so a worker builds only the variant it serves.
@@ -27,6 +26,7 @@ import msgspec
 from flask import Flask
 
 from app import create_app
+from flask_google_signin.limits import RateLimit
 
 PLAIN = b"\x00"  # not app.store.VERSION: a plain record never opens as a sealed one, nor the reverse
 
@@ -60,7 +60,9 @@ def build_unsealed() -> Flask:
 
 
 def build_unlimited(overrides: dict | None = None) -> Flask:
-    return create_app({"RATELIMIT_ENABLED": False, **(overrides or {})})
+    app = create_app(overrides)
+    app.extensions["google_signin_limits"]["login"] = RateLimit("login", "")  # no windows: nothing counted
+    return app
 
 
 VARIANTS = {"unsealed": build_unsealed, "unlimited": build_unlimited}

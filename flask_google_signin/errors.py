@@ -114,6 +114,14 @@ class StoreUnavailable(Exception):
     """The session store (Redis, the session folder) did not answer."""
 
 
+class RateLimited(Exception):
+    """A rate limit (limits.py) refused this request; `wait` is the seconds until its window ends."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"rate limited for {wait} s")
+        self.wait = wait
+
+
 def retry_next() -> str:
     """Where "Try again" should land after signing in: the pending sign-in's `next` (set by the
     sign-in code), else this request's `next`, checked like /login checks it (a local path only)."""

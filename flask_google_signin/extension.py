@@ -45,7 +45,7 @@ class GoogleSignIn:
 
     It brings `/login`, `/callback`, `GET`/`POST /logout` (blueprint `auth`), sealed server-side
     sessions (files or Redis, through Flask-Session), CSRF protection for the sign-out form
-    (Flask-WTF), the rate limit on `/login` (Flask-Limiter), `current_user`, `login_required`,
+    (Flask-WTF), the rate limit on `/login` (`LOGIN_RATE_LIMIT`), `current_user`, `login_required`,
     and the signals `signed_in` / `signed_out`. Configuration is the app's config, under the names
     the README lists (`SECRET_KEY`, `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET` are required);
     values given as text are parsed and checked, so an app may copy them from the environment::

@@ -14,13 +14,13 @@ gunicorn.conf.py sets it before a worker imports this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, has_app_context, request
 from prometheus_client import Counter, Histogram
 
-from .store import Records
+from .store import Records, Window
 
 NAMESPACE = "google_signin"
 T = TypeVar("T")
@@ -47,7 +47,7 @@ STORE_ERRORS = Counter("session_store_errors", "Session store operations that fa
 # The fixed label values; those listed here are exported at 0 from the start, so rate() sees them.
 REFRESH_OUTCOMES = ("success", "refused", "failed")
 SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event")
-STORE_OPERATIONS = ("get", "put", "delete", "index", "pending", "ping")
+STORE_OPERATIONS = ("get", "put", "delete", "index", "pending", "limit", "ping")
 # Provider metadata keys -> endpoint label (oidc.GoogleClient.server_metadata, once discovery is loaded)
 METADATA_ENDPOINTS = {"token_endpoint": "token", "userinfo_endpoint": "userinfo", "jwks_uri": "jwks",
                       "revocation_endpoint": "revoke"}
@@ -161,8 +161,11 @@ class TimedRecords:
     def index_remove(self, key: str, *fields: str) -> None:
         self._timed("index", self.records.index_remove, key, *fields)
 
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
-        return self._timed("pending", self.records.add_pending, key, blob, ttl, cap)
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
+        return self._timed("pending", self.records.add_pending, key, blob, ttl, cap, windows)
+
+    def count(self, windows: Sequence[Window]) -> int:
+        return self._timed("limit", self.records.count, windows)
 
     def pending_key(self, name: str) -> str:
         return self.records.pending_key(name)

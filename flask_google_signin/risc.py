@@ -29,7 +29,6 @@ from typing import Any
 
 import requests
 from flask import Blueprint, Response, current_app, jsonify, request
-from flask_limiter import RateLimitExceeded
 from joserfc import jwt
 from joserfc.errors import (
     DecodeError,
@@ -43,8 +42,8 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from . import accounts, metrics
-from .errors import StoreUnavailable
+from . import accounts, limits, metrics
+from .errors import RateLimited, StoreUnavailable
 from .oidc import ALGORITHMS, METADATA_TTL
 from .provider_http import ProviderSession
 from .risc_cli import cli  # `flask risc ...`, which extension.py adds to the app
@@ -274,7 +273,15 @@ def apply(item: Event, jti: str) -> None:
 
 @bp.post("/risc")
 def receive() -> Response:
-    """RFC 8935 push delivery: 202 accepted, 400 refused (nothing changed), 503 try again later."""
+    """RFC 8935 push delivery: 202 accepted, 400 refused (nothing changed), 503 try again later,
+    429 beyond RISC_RATE_LIMIT (counted before any work)."""
+    records = session_interface().records
+    try:
+        wait = records.count(limits.windows("risc"))
+    except records.store_errors:
+        wait = 0  # not counted; the delivery meets the same store below and gets its 503 there
+    if wait:
+        raise limits.refuse(wait)
     try:
         raw = read_token()
         sender = transmitter()
@@ -288,7 +295,6 @@ def receive() -> Response:
         log.warning("security event not checked: %s", exc, extra={"event": "risc_unavailable",
                                                                    "reason": "transmitter unavailable"})
         return answer(503, {"description": "Google's RISC configuration or keys could not be fetched"})
-    records = session_interface().records
     unavailable: tuple[type[Exception], ...] = (*records.store_errors, StoreUnavailable)
     key = f"risc-jti:{namespace(current_app.config['GOOGLE_CLIENT_ID'])}:{digest(jti)}"
     try:
@@ -310,11 +316,10 @@ def receive() -> Response:
     return answer(202)
 
 
-@bp.errorhandler(RateLimitExceeded)
-def too_many(exc: RateLimitExceeded) -> Response:
+@bp.errorhandler(RateLimited)
+def too_many(exc: RateLimited) -> Response:
     """Beyond RISC_RATE_LIMIT (limits.py): 429 in JSON, not the sign-in error page."""
-    metrics.rate_limited()
-    return answer(429, {"description": "too many requests"}, retry_after=exc.limit.limit.get_expiry())
+    return answer(429, {"description": "too many requests"}, retry_after=exc.wait)
 
 
 def answer(status: int, body: dict[str, str] | None = None, retry_after: int | None = None) -> Response:

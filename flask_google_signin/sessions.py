@@ -31,9 +31,9 @@ from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSession, RedisSessionInterface
 from redis import Redis
 
-from . import metrics
+from . import limits, metrics
 from .errors import SESSION_EXPIRED, SignInError, StoreUnavailable
-from .store import Records, RedisRecords, Sealer, digest, namespace, new_secret, open_records
+from .store import FULL, Records, RedisRecords, Sealer, digest, namespace, new_secret, open_records
 
 log = logging.getLogger(__name__)
 
@@ -395,23 +395,28 @@ def _set_cookie(name: str, value: str, max_age: int) -> None:
 def save_pending(state: str, data: PendingData) -> None:
     """Keep what /callback needs (nonce, PKCE verifier, redirect URI, next), sealed by a cookie secret.
 
-    Past PENDING_SIGNINS_MAX pending records in the whole store: 503, nothing written.
+    Beyond LOGIN_RATE_LIMIT for this address: 429 (limits.py). Past PENDING_SIGNINS_MAX pending
+    records in the whole store: 503. Either way nothing is written, and the browser's other pending
+    sign-ins stay as they were.
     """
     interface = session_interface()
     records = interface.records
-    for _, name, secret in _pending_cookies()[: -MAX_PENDING + 1 or None]:  # keep the newest few
-        records.take_pending(records.pending_key(digest(secret)))
-        _set_cookie(name, "", 0)
     secret = new_secret()
     key = records.pending_key(digest(secret))
     pending: PendingSignIn = {"state": state, "data": data}
     blob = interface.sealer.seal(interface.sealer.key(secret), pending, key)
     try:
-        added = records.add_pending(key, blob, PENDING_LIFETIME, current_app.config["PENDING_SIGNINS_MAX"])
+        outcome = records.add_pending(key, blob, PENDING_LIFETIME, current_app.config["PENDING_SIGNINS_MAX"],
+                                      limits.windows("login"))
     except records.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
-    if not added:
+    if outcome > 0:
+        raise limits.refuse(outcome)
+    if outcome == FULL:
         raise SignInError("too_many_pending", "pending sign-in cap reached")
+    for _, name, older in _pending_cookies()[: -MAX_PENDING + 1 or None]:  # keep the newest few
+        records.take_pending(records.pending_key(digest(older)))
+        _set_cookie(name, "", 0)
     _set_cookie(pending_cookie(state), f"{int(time.time())}.{secret}", PENDING_LIFETIME)
 
 

@@ -124,7 +124,7 @@ def log_level(value: str) -> str:
 
 
 def rate_limit(value: str) -> str:
-    """Flask-Limiter's notation (`20/minute`, several joined with `;`); a zero limit would lock everyone out."""
+    """`limits`' notation (`20/minute`, several joined with `;`); a zero limit would lock everyone out."""
     if any(item.amount < 1 for item in limits.parse_many(value)):  # parse_many raises ValueError itself
         raise ValueError("a limit of 0 refuses every request")
     return value

@@ -18,8 +18,9 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, cast
 from urllib.parse import unquote, urlsplit
@@ -38,6 +39,9 @@ from redis.sentinel import Sentinel
 VERSION = b"\x01"
 NONCE_SIZE = 12
 RedisClient: TypeAlias = redis.Redis | RedisCluster  # one node or Sentinel's master (both redis.Redis), or a Cluster
+# A rate-limit window for one client address (limits.py): (counter name, most hits, window in seconds).
+Window: TypeAlias = tuple[str, int, int]
+ADDED, FULL = 0, -1  # add_pending's answers besides a rate limit's wait (seconds, > 0)
 
 
 def namespace(client_id: str) -> str:
@@ -98,7 +102,8 @@ class Records(Protocol):
     def index_set(self, key: str, field: str, blob: bytes, expires_at: int) -> None: ...
     def index_get(self, key: str) -> dict[str, bytes]: ...
     def index_remove(self, key: str, *fields: str) -> None: ...
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool: ...
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int: ...
+    def count(self, windows: Sequence[Window]) -> int: ...
     def pending_key(self, name: str) -> str: ...
     def take_pending(self, key: str) -> bytes | None: ...
     def ping(self) -> None: ...
@@ -117,23 +122,51 @@ class RedisRecords:
     # outside RedisError; so would a command over two slots, which tests/test_store.py rules out.
     store_errors: tuple[type[Exception], ...] = (redis.RedisError, redis.exceptions.RedisClusterException)
 
-    # KEYS: the pending index, the record. ARGV: now, expiry, cap, blob, ttl, member.
+    # Fixed windows, as `limits` counts them: a counter per window and address, whose first hit starts
+    # the window (INCR, then EXPIRE). KEYS[first..]: the counters; from ARGV[arg]: most hits and
+    # seconds of each, in pairs. Every hit counts, refused ones too; the answer is the longest wait
+    # of a window over its limit, or 0.
+    COUNT = """
+    local function count(first, arg)
+      local wait = 0
+      for i = first, #KEYS do
+        local at = arg + 2 * (i - first)
+        local most, seconds = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+        local hits = redis.call('INCR', KEYS[i])
+        if hits == 1 then redis.call('EXPIRE', KEYS[i], seconds) end
+        if hits > most then
+          local ttl = redis.call('TTL', KEYS[i])
+          if ttl < 1 then redis.call('EXPIRE', KEYS[i], seconds); ttl = seconds end
+          wait = math.max(wait, ttl)
+        end
+      end
+      return wait
+    end
+    """
+    # KEYS: the pending index, the record, then the counters. ARGV: now, expiry, cap, blob, ttl, member,
+    # then the windows' pairs. One round trip for the rate limit, the cap and the write: a refused
+    # sign-in writes no record.
     # The `#!lua` line (Redis 7) makes Redis refuse the whole script when memory is full; without it
-    # Redis only checks at the first write, ZREMRANGEBYSCORE, which is allowed, and the rest runs.
-    ADD_PENDING = """#!lua
+    # Redis only checks at the first write, which may be allowed, and the rest runs.
+    ADD_PENDING = "#!lua\n" + COUNT + """
+    local wait = count(3, 7)
+    if wait > 0 then return wait end
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
     redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])
     redis.call('EXPIRE', KEYS[1], ARGV[5])
     redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
-    return 1
+    return 0
     """
+    HIT = "#!lua\n" + COUNT + "return count(1, 1)"
 
     def __init__(self, client: RedisClient, space: str) -> None:
         self.client = client
         # A hash tag keeps the pending index and its records in one Redis Cluster slot.
         self.pending_index = f"pending:{{{space}}}"
+        self.counters = f"limit:{{{space}}}"  # the same hash tag: the counters join the pending script's slot
         self._add_pending = client.register_script(self.ADD_PENDING)
+        self._hit = client.register_script(self.HIT)
 
     def get(self, key: str) -> bytes | None:
         return cast("bytes | None", self.client.get(key))  # bytes: the client does not decode (make_redis)
@@ -164,10 +197,21 @@ class RedisRecords:
     def pending_key(self, name: str) -> str:
         return f"{self.pending_index}:{name}"
 
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
+        """ADDED, FULL (PENDING_SIGNINS_MAX), or the seconds to wait when a window is over its limit."""
         now = time.time()
         args: list[float | bytes | str] = [now, now + ttl, cap, blob, ttl, key]
-        return bool(self._add_pending(keys=[self.pending_index, key], args=args))
+        for _, most, seconds in windows:
+            args += [most, seconds]
+        keys = [self.pending_index, key, *(f"{self.counters}:{name}" for name, _, _ in windows)]
+        return int(self._add_pending(keys=keys, args=args))
+
+    def count(self, windows: Sequence[Window]) -> int:
+        """One hit in each window: 0, or the seconds to wait when one is over its limit."""
+        if not windows:
+            return 0
+        args = [value for _, most, seconds in windows for value in (most, seconds)]
+        return int(self._hit(keys=[f"{self.counters}:{name}" for name, _, _ in windows], args=args))
 
     def take_pending(self, key: str) -> bytes | None:
         """Atomic: of two requests with the same state, one gets the record, the other nothing."""
@@ -204,6 +248,9 @@ class FolderRecords:
         self._last_sweep = 0.0
         self._counted_at = 0.0
         self._pending_count = 0
+        self._hits: dict[str, tuple[int, float]] = {}  # rate-limit counter -> (hits, window end)
+        self._hits_lock = threading.Lock()
+        self._hits_swept = 0.0
 
     def ensure(self) -> None:
         self.pending.mkdir(parents=True, exist_ok=True)
@@ -333,20 +380,41 @@ class FolderRecords:
                 handle.write(header.to_bytes(8, "big") + json.dumps(entries).encode())
                 return
 
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int) -> bool:
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
         """At most `cap` pending files. The count is exact within a process and recounted from the
-        folder each second, so several workers overshoot by at most their sign-ins of one second."""
+        folder each second, so several workers overshoot by at most their sign-ins of one second.
+        ADDED, FULL, or the seconds to wait when a window is over its limit (counted first)."""
+        wait = self.count(windows)
+        if wait:
+            return wait
         now = time.time()
         if now - self._counted_at >= self.COUNT_INTERVAL:
             self._counted_at = now
             self._pending_count = self._sweep_pending(now)
         if self._pending_count >= cap:
-            return False
+            return FULL
         payload = int(now + ttl).to_bytes(8, "big") + blob
         if not self._create(self._path(key, self.pending), payload):
-            return False
+            return FULL
         self._pending_count += 1
-        return True
+        return ADDED
+
+    def count(self, windows: Sequence[Window]) -> int:
+        """Fixed windows in this process's memory (the folder is the slow part; a count per file would
+        cost a write per request): each worker counts alone. 0, or the seconds to wait."""
+        now, wait = time.time(), 0.0
+        with self._hits_lock:
+            if now - self._hits_swept >= self.SWEEP_INTERVAL:  # forget addresses that did not come back
+                self._hits_swept = now
+                self._hits = {name: entry for name, entry in self._hits.items() if entry[1] > now}
+            for name, most, seconds in windows:
+                hits, ends = self._hits.get(name, (0, 0.0))
+                if ends <= now:
+                    hits, ends = 0, now + seconds
+                self._hits[name] = (hits + 1, ends)
+                if hits + 1 > most:
+                    wait = max(wait, ends - now)
+        return max(1, round(wait)) if wait else 0
 
     def take_pending(self, key: str) -> bytes | None:
         """Atomic: the rename succeeds for one request only; a replay finds nothing."""

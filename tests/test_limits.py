@@ -2,7 +2,7 @@
 
 Beyond the limit /login answers 429 with Retry-After and writes nothing; other addresses carry
 on; the address is the one ProxyFix believes; with Redis the count is shared by every instance,
-and a Redis that fails never turns /login into a 500 because of the limiter.
+and a Redis that fails never turns /login into a 500.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from app import create_app
 from flask_google_signin import ConfigError
+from flask_google_signin.store import digest
 
 from .helpers import AuthActions, base_config, free_port, private_redis
 
@@ -124,13 +125,29 @@ def test_malformed_limit_stops_the_app(tmp_path, value):
 
 
 def test_refused_redis_never_makes_login_a_500(tmp_path, google):
-    """Nothing listens on the port: the store answers 503, and the limiter, counting in memory
-    meanwhile, still refuses the 21st attempt."""
+    """Nothing listens on the port: the count lives in the store, so every /login is the store's 503
+    (nothing can be written anyway), never a 500."""
     app = default_limit_app(tmp_path, SESSION_TYPE="redis", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     client = stranger(app, "198.51.100.50")
     responses = [client.get("/login") for _ in range(21)]
-    assert [r.status_code for r in responses] == [503] * 20 + [429]
+    assert [r.status_code for r in responses] == [503] * 21
     assert STORE_DOWN in responses[0].get_data(as_text=True)
+
+
+def test_a_limited_login_keeps_the_browsers_other_sign_ins(make_app, google):
+    """Refused before anything is written: the pending sign-ins of its other tabs (as many as a browser
+    keeps, so a new one would drop the oldest) stay, their cookies untouched."""
+    app = make_app(LOGIN_RATE_LIMIT="4/minute")
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = "198.51.100.55"
+    assert [browser.get("/login").status_code for _ in range(4)] == [302] * 4
+    tabs = [cookie.key for cookie in browser._cookies.values() if "_signin_" in cookie.key]
+    refused = browser.get("/login")
+    assert refused.status_code == 429 and "Set-Cookie" not in refused.headers
+    assert len(tabs) == 4 and all(browser.get_cookie(name) for name in tabs)
+    records = app.session_interface.records
+    assert all(records.take_pending(records.pending_key(digest(browser.get_cookie(name).value.partition(".")[2])))
+               for name in tabs)  # and their records
 
 
 # --------------------------------------------------------------------------- Redis, several instances
@@ -158,8 +175,8 @@ def test_two_instances_share_the_count_and_others_still_sign_in(tmp_path, google
 @pytest.mark.slow
 @pytest.mark.redis
 def test_hung_redis_gives_the_stores_503_quickly_not_a_500(tmp_path, tmp_path_factory, google):
-    """SIGSTOP: connections are accepted and nothing answers. The limiter spends one REDIS_TIMEOUT,
-    then counts in memory; the store spends its own timeouts and answers 503."""
+    """SIGSTOP: connections are accepted and nothing answers. The store (which also counts) spends its
+    own timeouts and answers 503."""
     server = private_redis(tmp_path_factory, "limits-redis")
     try:
         app = default_limit_app(tmp_path, SESSION_TYPE="redis", REDIS_URL=server.url)

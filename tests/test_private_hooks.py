@@ -193,30 +193,3 @@ def test_urllib3_lets_the_watchdog_see_each_connections_socket():
     finally:
         server.shutdown()
 
-
-def test_limits_worker_memory_counts_expires_and_starts_no_thread(monkeypatch):
-    """limits.py's WorkerMemory replaces MemoryStorage.incr (its sweeper thread cost /login dearly) and
-    shares MemoryStorage's `storage`, `expirations` and `locks`: they must keep meaning the same."""
-    import threading
-    import time
-
-    from limits.storage import MemoryStorage, storage_from_string
-
-    from flask_google_signin.limits import WorkerMemory
-
-    for name in ("storage", "expirations", "locks"):
-        assert name in vars(MemoryStorage()), f"limits' MemoryStorage no longer has `{name}`"
-    storage = storage_from_string("signin-memory://")
-    assert isinstance(storage, WorkerMemory), "limits no longer finds storages by STORAGE_SCHEME"
-    started: list = []
-    monkeypatch.setattr(threading.Timer, "start", lambda self: started.append(self))
-    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
-    assert started == []  # no sweeper thread per hit
-    later = storage.expirations["k"] + 1
-    monkeypatch.setattr(time, "time", lambda: later)
-    assert storage.get("k") == 0 and storage.incr("k", 60) == 1  # a new window
-    storage.incr("gone", 1)
-    much_later = storage.expirations["gone"] + 120
-    monkeypatch.setattr(time, "time", lambda: much_later)
-    storage.incr("k", 60)
-    assert "gone" not in storage.storage  # an address that never came back is swept

@@ -114,17 +114,43 @@ def test_concurrent_delete_and_update_never_leave_the_record(records):
 
 def test_pending_records_are_capped_and_taken_once(records):
     keys = [records.pending_key(f"p{i}") for i in range(3)]
-    assert all(records.add_pending(k, b"x" + k.encode(), 600, cap=3) for k in keys)
-    assert not records.add_pending(records.pending_key("p3"), b"over", 600, cap=3)  # full: nothing written
+    assert [records.add_pending(k, b"x" + k.encode(), 600, cap=3) for k in keys] == [store.ADDED] * 3
+    assert records.add_pending(records.pending_key("p3"), b"over", 600, cap=3) == store.FULL  # nothing written
     assert records.take_pending(records.pending_key("p3")) is None
     assert records.take_pending(keys[0]) == b"x" + keys[0].encode()
     assert records.take_pending(keys[0]) is None  # single use
-    assert records.add_pending(records.pending_key("p4"), b"room again", 600, cap=3)
+    assert records.add_pending(records.pending_key("p4"), b"room again", 600, cap=3) == store.ADDED
+
+
+def test_a_rate_limited_pending_record_is_not_written_and_other_addresses_go_on(records):
+    """The sign-in's limit counts in the same step as the write (one Redis script, in one Cluster slot)."""
+    def window(address):
+        return [(f"login:2/60:{address}", 2, 60)]
+
+    keys = [records.pending_key(f"limited-{i}") for i in range(4)]
+    outcomes = [records.add_pending(key, b"x", 600, 100, window("198.51.100.1")) for key in keys]
+    assert outcomes[:2] == [store.ADDED] * 2 and all(0 < wait <= 60 for wait in outcomes[2:]), outcomes
+    assert [records.take_pending(key) for key in keys] == [b"x", b"x", None, None]  # the refused wrote nothing
+    assert records.add_pending(records.pending_key("other"), b"y", 600, 100, window("198.51.100.2")) == store.ADDED
+    full = records.add_pending(records.pending_key("full"), b"z", 600, 0, window("198.51.100.3"))
+    assert full == store.FULL  # within its limit, but the store is full
+    assert records.take_pending(records.pending_key("full")) is None
+
+
+def test_rate_limit_windows_refuse_beyond_any_limit_and_end(records):
+    windows = [("risc:3/1:192.0.2.7", 3, 1), ("risc:5/60:192.0.2.7", 5, 60)]
+    assert [records.count(windows) for _ in range(3)] == [0, 0, 0]
+    assert records.count(windows) == 1  # over 3 a second: wait for that window
+    assert records.count([]) == 0 and records.count([("risc:3/1:192.0.2.8", 3, 1)]) == 0  # another address
+    time.sleep(1.1)
+    assert records.count(windows) == 0  # the 1-second window ended; the minute's count is 5 now
+    wait = records.count(windows)
+    assert 1 < wait <= 60  # over 5 a minute: wait for the minute's window
 
 
 def test_taking_a_pending_record_is_atomic(records):
     key = records.pending_key("contested")
-    records.add_pending(key, b"once", 600, cap=10)
+    assert records.add_pending(key, b"once", 600, cap=10) == store.ADDED
     results, barrier = [], threading.Barrier(8)
 
     def take():
