@@ -28,10 +28,12 @@ from app.config import ROOT, load_settings
 
 try:  # the session layer as a package of its own (the extension), else where it was: app/
     from flask_google_signin.sessions import COOKIE_VALUE, PENDING_LIFETIME
-    from flask_google_signin.store import Sealer, digest, namespace, new_secret, open_records
+    from flask_google_signin.store import ADDED, Sealer, digest, namespace, new_secret, open_records
 except ImportError:
     from app.sessions import COOKIE_VALUE, PENDING_LIFETIME
     from app.store import Sealer, digest, namespace, new_secret, open_records
+
+    ADDED = True  # add_pending answered a bool then
 
 config = load_settings()  # the app's own settings (SESSION_TYPE, SESSION_CACHELIB_DIR, REDIS_URL, ...)
 config["SESSION_CACHELIB_DIR"] = config["SESSION_CACHELIB_DIR"] or str(ROOT / "instance" / "sessions")
@@ -117,7 +119,7 @@ def store_login():
     secret = new_secret()
     key = records.pending_key(digest(secret))
     blob = sealer.seal(sealer.key(secret), {"state": state, "data": data}, key)
-    if not records.add_pending(key, blob, PENDING_LIFETIME, config["PENDING_SIGNINS_MAX"]):  # the one store write
+    if records.add_pending(key, blob, PENDING_LIFETIME, config["PENDING_SIGNINS_MAX"]) != ADDED:  # the one store write
         abort(503)
     response = redirect(AUTHORIZE_URL)
     response.set_cookie(f"{COOKIE}_signin_{state[:12]}", f"{int(time.time())}.{secret}", max_age=PENDING_LIFETIME,
