@@ -10,6 +10,7 @@ sign-ins that expire, a time budget on every call to the provider, refresh and r
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -135,15 +136,17 @@ class GoogleClient(FlaskOAuth2App):
         verifier = secrets.token_urlsafe(48)  # RFC 7636 4.1: 43-128 unreserved characters (64 here)
         challenge = create_s256_code_challenge(verifier)
         scope = " ".join([SCOPE, *connect["scopes"]]) if connect else SCOPE
-        query = {**params, "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
-                 "scope": scope, "state": state, "nonce": nonce, "code_challenge": challenge,
-                 "code_challenge_method": "S256"}
+        fixed = {**params, "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
+                 "scope": scope, "code_challenge_method": "S256"}
+        for name in FRESH:
+            fixed.pop(name, None)
         endpoint = self.load_server_metadata()["authorization_endpoint"]
         extra = {"connect": connect} if connect else {}
         self.save_authorize_data(state=state, redirect_uri=redirect_uri, next=next_url, nonce=nonce,
                                  code_verifier=verifier, **extra)  # to PendingSignIns.set_state_data
-        url: str = add_params_to_uri(endpoint, query)
-        return url
+        # The fresh values are URL-safe base64 already: appended as they are to the encoded rest.
+        prefix = authorize_prefix(endpoint, tuple(fixed.items()))
+        return f"{prefix}&state={state}&nonce={nonce}&code_challenge={challenge}"
 
     def pending(self, state: str | None) -> PendingData | None:
         """This browser's pending sign-in for `state`, taken from the store: it is single use."""
@@ -212,6 +215,17 @@ class GoogleClient(FlaskOAuth2App):
             hint = "refresh_token" if token.get("refresh_token") else "access_token"
             resp: requests.Response = client.revoke_token(endpoint, token=value, token_type_hint=hint)
         return resp.ok
+
+
+FRESH = ("state", "nonce", "code_challenge")  # drawn for each sign-in; never taken from `params`
+
+
+@functools.lru_cache(maxsize=64)
+def authorize_prefix(endpoint: str, fixed: tuple[tuple[str, str], ...]) -> str:
+    """The authorization URL without its fresh values: the same for every sign-in of one redirect URI
+    and scope set, so encoded once per worker (it was the largest part of /login's own work)."""
+    url: str = add_params_to_uri(endpoint, list(fixed))
+    return url
 
 
 def _check_sane(claims: Mapping[str, Any], client_id: str) -> None:

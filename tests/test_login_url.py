@@ -50,3 +50,18 @@ def test_extra_parameters_cannot_replace_the_security_ones(app, google):  # goog
     assert params["nonce"] != "fixed" and params["scope"] == "openid email profile"
     assert params["access_type"] == "offline"
 
+
+
+def test_the_encoded_part_is_per_redirect_uri_and_scope(app, google):
+    """oidc.authorize_prefix caches the fixed part of the URL: each redirect URI, scope set and extra
+    parameter keeps its own, and the fresh values are still fresh."""
+    with app.test_request_context("/login"):
+        client = google_client()
+        urls = [client.start(uri, "/", **extra) for uri, extra in [
+            ("https://a.example/callback", {}), ("https://b.example/callback", {}),
+            ("https://a.example/callback", {"hd": "example.com"}), ("https://a.example/callback", {})]]
+    params = [{k: v[0] for k, v in query(url).items()} for url in urls]
+    assert [p["redirect_uri"] for p in params] == ["https://a.example/callback", "https://b.example/callback",
+                                                   "https://a.example/callback", "https://a.example/callback"]
+    assert "hd" not in params[0] and params[2]["hd"] == "example.com" and "hd" not in params[3]
+    assert len({p["state"] for p in params}) == len({p["code_challenge"] for p in params}) == 4
