@@ -382,6 +382,9 @@ def ab_results(samples: dict[str, list[dict]]) -> dict:
     return out
 
 
+TARGETS = {"profile": 0.85, "login": 0.6}  # app ÷ its ceiling by CPU per request, at least (issue 12)
+
+
 def table(all_results: dict) -> str:
     rows = ["| store | bare /profile | store /profile | app /profile | ratio | bare /login | store /login "
             "| app /login | ratio | sign-ins/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -391,15 +394,20 @@ def table(all_results: dict) -> str:
             f"| {r['app /profile']['rps']:.0f} | **{r['profile/ceiling']:.2f}** | {r['bare /login']['rps']:.0f} "
             f"| {r['store /login']['rps']:.0f} | {r['app /login']['rps']:.0f} | **{r['login/ceiling']:.2f}** "
             f"| {r['sign-ins']['rps']:.1f} |")
-    rows += ["", "Server CPU per request (gunicorn master + workers; best round of each; ratio = ceiling ÷ app):", "",
+    rows += ["", "Server CPU per request (gunicorn master + workers; best round of each; ratio = ceiling ÷ app;"
+             f" targets of issue 12: /profile ≥ {TARGETS['profile']}, /login ≥ {TARGETS['login']}):", "",
              "| store | bare /profile | store /profile | app /profile | ratio | bare /login | store /login "
              "| app /login | ratio |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def verdict(ratio: float, route: str) -> str:
+        return f"**{ratio:.2f}** ({'ok' if ratio >= TARGETS[route] else 'under'})"
+
     for store, r in all_results.items():
         cells = [fmt_ms(r[name]["cpu_ms_best"]) for name in ("bare /profile", "store /profile", "app /profile")]
-        cells.append(f"**{r['profile/ceiling by CPU']:.2f}**")
+        cells.append(verdict(r["profile/ceiling by CPU"], "profile"))
         cells += [fmt_ms(r[name]["cpu_ms_best"]) for name in ("bare /login", "store /login", "app /login")]
-        cells.append(f"**{r['login/ceiling by CPU']:.2f}**")
+        cells.append(verdict(r["login/ceiling by CPU"], "login"))
         rows.append(f"| {store} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
