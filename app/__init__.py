@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from flask_google_signin import GoogleSignIn
 from flask_google_signin.settings import GOOGLE_METADATA_URL
@@ -35,7 +35,9 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
     GoogleSignIn(app)
     register_blueprints(app)
     register_errorhandlers(app)
-    app.context_processor(template_globals)
+    # The banner: anything but Google's own discovery URL is a test provider (set once: the provider is
+    # chosen at start, so no page has to work it out again).
+    app.add_template_global(app.config["GOOGLE_SERVER_METADATA_URL"] != GOOGLE_METADATA_URL, "local_provider")
     return app
 
 
@@ -44,7 +46,3 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(calendar.bp)
 
-
-def template_globals() -> dict[str, Any]:
-    """The banner: anything but Google's own discovery URL is a test provider."""
-    return {"local_provider": current_app.config["GOOGLE_SERVER_METADATA_URL"] != GOOGLE_METADATA_URL}

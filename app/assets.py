@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, send_file
+from flask import Flask, Response, current_app, has_request_context, request, send_file
 
 VERSION_LENGTH = 16  # hex digits of SHA-256: 64 bits, plenty to tell versions of one file apart
 # url(fonts/a.woff2), url('a.svg'), url("a.svg"): a relative reference without query or fragment.
@@ -88,7 +88,8 @@ def static_files() -> StaticFiles:
 
 
 def init_assets(app: Flask) -> None:
-    """Hash the static folder, add `v` to every static URL the app builds, serve rewritten stylesheets."""
+    """Hash the static folder, add `v` to every static URL the app builds, serve rewritten stylesheets;
+    the templates' url_for keeps the links that never change."""
     files = StaticFiles(app.static_folder)
     app.extensions["static_files"] = files
 
@@ -106,3 +107,20 @@ def init_assets(app: Flask) -> None:
         return send_file(io.BytesIO(stylesheet), mimetype="text/css", etag=files.versions[filename], conditional=True)
 
     app.view_functions["static"] = static
+    urls: dict[tuple[str, str, str | None], str] = {}
+
+    def template_url_for(endpoint: str, **values: Any) -> str:
+        """The templates' url_for: Flask's, but a link without arguments, or to a static file (its hash
+        included), is built once per script root rather than on every page: it never changes."""
+        constant = not values or (endpoint == "static" and values.keys() == {"filename"})
+        if not constant or endpoint.startswith(".") or not has_request_context():
+            return app.url_for(endpoint, **values)
+        key = (request.script_root, endpoint, values.get("filename"))
+        url = urls.get(key)
+        if url is None:
+            if len(urls) >= 1024:  # a bound, whatever names and roots come
+                urls.clear()
+            url = urls[key] = app.url_for(endpoint, **values)
+        return url
+
+    app.jinja_env.globals["url_for"] = template_url_for

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -122,10 +122,10 @@ def init_logging(app: Flask) -> None:
 
     @app.before_request
     def assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")  # the X-Request-ID header, read directly
+        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)  # 32 hex digits
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.add("X-Request-ID", g.get("request_id", ""))  # ours alone: added, nothing to replace
         return response

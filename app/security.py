@@ -28,19 +28,24 @@ NO_REFERRER_PATHS = ("/login", "/callback")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+# The same on every response, built once and appended (no view sets any of them): by Referrer-Policy.
+COMMON = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+          ("Cross-Origin-Opener-Policy", "same-origin"))
+HEADERS = {policy: [*COMMON, ("Referrer-Policy", policy)] for policy in ("no-referrer", "same-origin")}
+PAGE_HEADERS = {policy: [*headers, ("Cache-Control", "no-store")] for policy, headers in HEADERS.items()}
+
+
 def set_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers["X-Frame-Options"] = "DENY"
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer" if request.path in NO_REFERRER_PATHS else "same-origin"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not headers.getlist("Content-Security-Policy"):  # a view may set its own
+        headers.add("Content-Security-Policy", CSP)
+    policy = "no-referrer" if request.path in NO_REFERRER_PATHS else "same-origin"
     if request.endpoint != "static" or response.status_code not in (200, 304):
-        headers["Cache-Control"] = "no-store"  # pages may show personal data
-    elif static_files().is_current((request.view_args or {}).get("filename"), request.args.get("v")):
-        headers["Cache-Control"] = IMMUTABLE
-    else:  # no `v`, or another version's
-        headers["Cache-Control"] = "no-cache"
+        headers.extend(PAGE_HEADERS[policy])  # no-store: pages may show personal data
+    else:  # send_file set a Cache-Control of its own: replaced
+        headers.extend(HEADERS[policy])
+        current = static_files().is_current((request.view_args or {}).get("filename"), request.args.get("v"))
+        headers["Cache-Control"] = IMMUTABLE if current else "no-cache"  # no `v`, or another version's
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000"
     return response
