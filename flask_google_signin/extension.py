@@ -7,8 +7,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_wtf import CSRFProtect
+from flask_wtf.csrf import generate_csrf
 from werkzeug.local import LocalProxy
 
 from . import accounts, metrics, risc, views
@@ -38,6 +39,44 @@ def login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def check_csrf(csrf: CSRFProtect) -> None:
+    """CSRFProtect's check of every form, exemptions applied, as its own before_request does it; but
+    that one looks up the view's exemption on every request, and this one only for the methods it
+    protects (POST, PUT, PATCH, DELETE), not on each page view."""
+    config = current_app.config
+    if request.method in config["WTF_CSRF_METHODS"] and config["WTF_CSRF_ENABLED"]:
+        csrf.protect(apply_exemptions=True)
+
+
+class SignedCsrfTokens:
+    """The templates' `csrf_token()`: Flask-WTF's signed token, signed once per session in this worker.
+
+    Flask-WTF signs the session's raw token (HMAC and a timestamp) on every page. With
+    WTF_CSRF_TIME_LIMIT None a signature stays valid as long as the raw token, so the first one is
+    kept, keyed by the raw token: a new session (sign-in, sign-out) has a new raw token and gets a
+    new signature, and validation (validate_csrf against the session) is Flask-WTF's as before.
+    """
+
+    MAX_SIZE = 4096  # sessions remembered per worker; when full, the whole cache starts over
+
+    def __init__(self) -> None:
+        self.signed: dict[str, str] = {}
+
+    def __call__(self) -> str:
+        field = current_app.config["WTF_CSRF_FIELD_NAME"]
+        if field not in g:  # the request's first call (generate_csrf keeps its answer in g, as this does)
+            raw = session.get(field)
+            signed = self.signed.get(raw) if isinstance(raw, str) else None
+            if signed is None:
+                signed = generate_csrf()  # signs the raw token, made first if the session has none
+                if len(self.signed) >= self.MAX_SIZE:
+                    self.signed.clear()
+                self.signed[session[field]] = signed
+            setattr(g, field, signed)  # where generate_csrf looks first: one token all request
+        token: str = getattr(g, field)
+        return token
 
 
 class GoogleSignIn:
@@ -85,6 +124,9 @@ class GoogleSignIn:
         )
         init_sessions(app)
         csrf = app.extensions.get("csrf") or CSRFProtect(app)
+        if app.config["WTF_CSRF_CHECK_DEFAULT"]:  # the same check, asked only where it can refuse (check_csrf)
+            app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+            app.before_request(functools.partial(check_csrf, csrf))
         init_oauth(app)
         app.register_blueprint(views.bp)
         app.register_blueprint(accounts.bp)
@@ -95,5 +137,8 @@ class GoogleSignIn:
         init_limits(app)
         register_error_handlers(app)
         metrics.init_metrics(app)  # google_signin_* in prometheus_client's registry (metrics.py)
-        app.context_processor(lambda: {"current_user": current_user})
+        csrf_token = SignedCsrfTokens()
+        app.jinja_env.globals["csrf_token"] = csrf_token
+        # After CSRFProtect's context processor, so this `csrf_token` replaces its generate_csrf.
+        app.context_processor(lambda: {"current_user": current_user, "csrf_token": csrf_token})
         app.extensions["google_signin"] = self

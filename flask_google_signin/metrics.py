@@ -68,8 +68,17 @@ def route() -> str:
     return request.endpoint or "unknown"
 
 
+# HTTP_REQUESTS' child per (route, status), as labels() returned it: looking one up there costs more than
+# the count. Bounded: routes are the app's endpoints, statuses the codes it answers with.
+_http_requests: dict[tuple[str, int], Any] = {}
+
+
 def count_response(response: Response) -> Response:
-    HTTP_REQUESTS.labels(route(), str(response.status_code)).inc()
+    key = (route(), response.status_code)
+    counter = _http_requests.get(key)
+    if counter is None:
+        counter = _http_requests[key] = HTTP_REQUESTS.labels(key[0], str(key[1]))
+    counter.inc()
     return response
 
 

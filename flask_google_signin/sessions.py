@@ -184,21 +184,27 @@ class SealedSessions(SessionInterface):
             sess.unavailable = True  # check_session() turns this into a 503 page
             return sess
         sess.stored = sess.sid == request.cookies.get(app.config["SESSION_COOKIE_NAME"])
+        sess.unavailable = sess.written_now = False  # present on each session: looking them up raises nothing
         return sess
 
     def fresh(self) -> Any:
         sess = self.session_class(sid=self._generate_sid(0), permanent=self.permanent)
-        sess.stored = False
+        sess.stored = sess.unavailable = sess.written_now = False
         return sess
 
     def save_session(self, app: Flask, sess: Any, response: Response) -> None:
         """Flask-Session's, except that a refused write (the session ended meanwhile) sets no cookie."""
         if getattr(sess, "unavailable", False):
             return
+        if sess.accessed:  # the page depends on the cookie: shared caches must not mix users up
+            if response.headers.getlist("Vary"):
+                response.vary.add("Cookie")
+            else:  # the usual case, without parsing and rewriting a Vary header
+                response.headers.add("Vary", "Cookie")
+        if not sess.modified and not getattr(sess, "written_now", False):
+            return  # nothing changed: no write, no cookie (most page views)
         name, domain, path = app.config["SESSION_COOKIE_NAME"], self.get_cookie_domain(app), self.get_cookie_path(app)
         store_id = self.key_prefix + sess.sid
-        if sess.accessed:
-            response.vary.add("Cookie")
         try:
             if not sess:
                 if sess.modified:
@@ -206,10 +212,8 @@ class SealedSessions(SessionInterface):
                         self._delete_session(store_id)
                     response.delete_cookie(name, domain=domain, path=path)
                 return
-            if sess.modified:
+            if sess.modified:  # else it was written now (write_now): only the cookie is left to set
                 self._upsert_session(app.permanent_session_lifetime, sess, store_id)
-            elif not getattr(sess, "written_now", False):
-                return
         except self.records.store_errors as exc:
             raise StoreUnavailable(type(exc).__name__) from None
         if not sess.saved:
@@ -322,27 +326,30 @@ def init_sessions(app: Flask) -> None:
 
 def check_session() -> None:
     """Load the signed-in user into `g.user`, enforcing idle and absolute lifetimes."""
+    g.user = None
+    if request.endpoint == "static":  # the same file for everyone: the session is not read, so no
+        return                        # `Vary: Cookie` keeps shared caches from keeping it (nor a store outage)
     if getattr(session, "unavailable", False):
         raise StoreUnavailable("session store unavailable")
-    g.user = None
     record = session_record()
     user = record.get("user")
     if not user:
         return
     now = time.time()
-    idle = current_app.permanent_session_lifetime.total_seconds()
-    expired = (now - record.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
-               or now - record.get("last_seen", 0) > idle)
-    from . import accounts  # the per-user index is kept in step here; it imports this module
+    since_seen = now - record.get("last_seen", 0)
+    if (now - record.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
+            or since_seen > current_app.permanent_session_lifetime.total_seconds()):
+        from . import accounts  # imported here, when needed: it imports this module
 
-    if expired:
         log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
         accounts.on_sign_out(user["sub"], accounts.current_id())
         end_session(SESSION_EXPIRED)
         metrics.session_ended("expiry")
         return
     g.user = user
-    if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:
+    if since_seen >= TOUCH_INTERVAL:  # the idle clock, written at most once a minute
+        from . import accounts
+
         record["last_seen"] = int(now)
         accounts.on_touch(user["sub"])
 

@@ -91,6 +91,18 @@ def test_versioned_urls_are_immutable_and_others_revalidate(client):
     assert client.get("/static/nothing.css").headers["Cache-Control"] == "no-store"  # a 404 page
 
 
+def test_static_files_do_not_vary_by_cookie_so_shared_caches_keep_them(auth, client):
+    """A signed-in browser gets the same file as anyone: no `Vary: Cookie` (a CDN would then keep a copy
+    per cookie, that is none), no cookie set, and the session store is not read for it."""
+    auth.sign_in()
+    page = client.get("/profile")
+    assert "Cookie" in page.headers.get("Vary", "")  # pages do vary
+    for url in set(STATIC_URL.findall(page.get_data(as_text=True))):
+        response = client.get(url)
+        assert response.headers["Cache-Control"] == IMMUTABLE, url
+        assert "Vary" not in response.headers and "Set-Cookie" not in response.headers, url
+
+
 def tiny_app(folder: Path) -> Flask:
     """What create_app does for static files, on a folder of the test's own."""
     app = Flask(__name__, static_folder=str(folder))
