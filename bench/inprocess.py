@@ -5,12 +5,16 @@ which a busy machine moves by ±30 % per sample. Blocks of requests alternate be
 app and the variant (bench/variants.py); CPU per request is the process's CPU time (all its
 threads), per block; the ratio is median(with) ÷ median(without).
 
-    python bench/inprocess.py [--requests 1000] [--blocks 10] [--stores cachelib,redis]
+    python bench/inprocess.py [--requests 1000] [--blocks 10] [--stores cachelib,redis] [--ceilings]
+
+--ceilings measures the app against its ceilings instead (bench/baseline.py's /store/profile and
+/store/login, served by the same process): CPU per request of each, ratio = ceiling ÷ app.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import statistics
@@ -47,11 +51,34 @@ def cpu_per_request(client, path: str, headers: dict, n: int) -> float:
     return (time.process_time() - started) / n * 1000
 
 
+def ceilings(store: str, app, args: argparse.Namespace) -> None:
+    """The app's /profile and /login against bench/baseline.py's ceilings, blocks alternating."""
+    sys.modules.pop("bench.baseline", None)  # it reads the settings (SESSION_TYPE ...) when imported
+    baseline = importlib.import_module("bench.baseline")
+
+    cookie = signed_in_cookie(app.test_client())
+    signed_in = {"Cookie": f"session={cookie}"}
+    real, ceiling = app.test_client(use_cookies=False), baseline.app.test_client(use_cookies=False)
+    for route, headers in (("profile", signed_in), ("login", {})):
+        sides = [(real, f"/{route}"), (ceiling, f"/store/{route}")]
+        for client, path in sides:
+            cpu_per_request(client, path, headers, 200)  # warm
+        times: list[list[float]] = [[], []]
+        for block in range(args.blocks):
+            for i in (0, 1) if block % 2 == 0 else (1, 0):
+                times[i].append(cpu_per_request(*sides[i], headers, args.requests))
+        app_ms, ceiling_ms = statistics.median(times[0]), statistics.median(times[1])
+        paired = sorted(c / a for a, c in zip(times[0], times[1], strict=True))
+        print(f"{store:8} /{route:8} app {app_ms:.3f} ms  ceiling {ceiling_ms:.3f} ms  ceiling/app "
+              f"{ceiling_ms / app_ms:.3f}  (per-block {paired[0]:.3f} to {paired[-1]:.3f})", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000, help="requests per block (default 1000)")
     parser.add_argument("--blocks", type=int, default=10, help="blocks per app, alternating (default 10)")
     parser.add_argument("--stores", default="cachelib,redis")
+    parser.add_argument("--ceilings", action="store_true", help="the app against its ceilings, not the A/B pairs")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-inprocess-"))
     provider = launch.Provider()
@@ -72,6 +99,9 @@ def main() -> int:
                 print("redis-server not found: skipping redis")
                 continue
             os.environ.update(SESSION_TYPE=store, SESSION_CACHELIB_DIR=str(workdir / f"sessions-{store}"))
+            if args.ceilings:
+                ceilings(store, create_app(), args)
+                continue
             pairs = [("sealing", "/profile", create_app(), variants.build_unsealed()),
                      ("rate limit", "/login", create_app(), variants.build_unlimited())]
             for label, path, real, variant in pairs:
