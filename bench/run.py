@@ -201,7 +201,7 @@ def pending_cleaner(store: str, folder: Path, redis_url: str | None):
     """A function that empties the store's pending sign-ins (the bench's own, in its private store).
 
     Called before every sample that writes them, so each /login sample starts from the same empty
-    store: the file store recounts its pending folder each second (FolderRecords._sweep_pending,
+    store: the file store recounts its pending folder each second or so (FolderRecords._recount_pending,
     O(files)), so without this a sample's cost would depend on how many /login samples ran before
     it, and the second of an A/B pair would pay for the first.
     """

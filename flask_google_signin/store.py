@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Protocol, TypeAlias, cast
 from urllib.parse import unquote, urlsplit
 
@@ -238,7 +239,8 @@ class FolderRecords:
 
     store_errors: tuple[type[Exception], ...] = (OSError,)
     SWEEP_INTERVAL = 60  # seconds between sweeps of expired session files, per process
-    COUNT_INTERVAL = 1.0  # seconds between recounts of pending sign-ins, per process
+    COUNT_INTERVAL = 1.0  # seconds between recounts of pending sign-ins, per process, at least
+    COUNT_SHARE = 50  # ... and at least this many times as long as the last recount took (2 % of a worker)
 
     def __init__(self, folder: str, shortest_lifetime: int, pending_lifetime: int) -> None:
         self.sessions = Path(folder)
@@ -247,6 +249,8 @@ class FolderRecords:
         self.pending_lifetime = pending_lifetime
         self._last_sweep = 0.0
         self._counted_at = 0.0
+        self._count_every = self.COUNT_INTERVAL
+        self._pending_swept = 0.0
         self._pending_count = 0
         self._hits: dict[str, tuple[int, float]] = {}  # rate-limit counter -> (hits, window end)
         self._hits_lock = threading.Lock()
@@ -382,15 +386,14 @@ class FolderRecords:
 
     def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
         """At most `cap` pending files. The count is exact within a process and recounted from the
-        folder each second, so several workers overshoot by at most their sign-ins of one second.
-        ADDED, FULL, or the seconds to wait when a window is over its limit (counted first)."""
+        folder (_recount_pending), so several workers overshoot by at most their sign-ins between two
+        recounts. ADDED, FULL, or the seconds to wait when a window is over its limit (counted first)."""
         wait = self.count(windows)
         if wait:
             return wait
         now = time.time()
-        if now - self._counted_at >= self.COUNT_INTERVAL:
-            self._counted_at = now
-            self._pending_count = self._sweep_pending(now)
+        if now - self._counted_at >= self._count_every:
+            self._recount_pending(now, cap)
         if self._pending_count >= cap:
             return FULL
         payload = int(now + ttl).to_bytes(8, "big") + blob
@@ -429,6 +432,21 @@ class FolderRecords:
             return self._live(taken.read_bytes())
         finally:
             taken.unlink()
+
+    def _recount_pending(self, now: float, cap: int) -> None:
+        """Count the pending files by name (no stat: 0.1 s at 100,000 files, against 0.4 s with one), and
+        remove the expired ones once a minute, or when the count reaches the cap. Expired files not yet
+        removed count until then: the cap errs on the side of refusing. Each second at most, and never
+        more than 1/COUNT_SHARE of the process's time: a folder near the cap is not scanned every second."""
+        started = perf_counter()  # not time.perf_counter: tests move `time` (the records' clock) alone
+        with os.scandir(self.pending) as entries:
+            count = sum(1 for _ in entries)
+        if count >= cap or now - self._pending_swept >= self.SWEEP_INTERVAL:
+            self._pending_swept = now
+            count = self._sweep_pending(now)
+        self._pending_count = count
+        self._counted_at = now
+        self._count_every = max(self.COUNT_INTERVAL, self.COUNT_SHARE * (perf_counter() - started))
 
     def _sweep_pending(self, now: float) -> int:
         """Remove pending files past their lifetime (all share one, so the mtime says it); count the rest."""

@@ -202,3 +202,30 @@ def test_sealed_records_open_only_with_their_secret_key_and_deployment():
     other_secret_key = Sealer("another-secret-key", namespace("client-a"))
     assert other_secret_key.open(other_secret_key.key("browser-secret"), blob, "session:x") is None
     assert sealer.open(key, b"\x01garbage", "session:x") is None
+
+
+def test_the_file_stores_pending_count_is_a_cheap_recount_that_sweeps_when_full(tmp_path, monkeypatch):
+    """Other workers' pending files are seen at the next recount (each COUNT_INTERVAL at most, longer
+    when counting is slow); the expired ones count until a sweep, which a full folder gets at once."""
+    records = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
+    records.ensure()
+    assert records.add_pending(records.pending_key("mine"), b"x", 600, cap=3) == store.ADDED
+    for name in ("theirs-1", "theirs-2"):  # written by another worker: unseen until the next recount
+        (records.pending / name).write_bytes(int(time.time() + 600).to_bytes(8, "big") + b"x")
+    assert records.add_pending(records.pending_key("before"), b"x", 600, cap=3) == store.ADDED  # count: 2 of 3
+    records._counted_at -= records.COUNT_INTERVAL  # a second later
+    assert records.add_pending(records.pending_key("full"), b"x", 600, cap=3) == store.FULL  # 4 files now
+    for entry in os.scandir(records.pending):  # all four expire (their age is their mtime)
+        os.utime(entry.path, (time.time() - 601,) * 2)
+    records._counted_at -= records.COUNT_INTERVAL
+    assert records.add_pending(records.pending_key("room"), b"x", 600, cap=3) == store.ADDED  # swept at the cap
+    assert sorted(os.listdir(records.pending)) == [records._path(records.pending_key("room")).name]
+    # Below the cap, a recount only counts names: an expired file waits for the minute's sweep.
+    os.utime(records._path(records.pending_key("room"), records.pending), (time.time() - 601,) * 2)
+    records._counted_at -= records.COUNT_INTERVAL
+    assert records.add_pending(records.pending_key("later"), b"x", 600, cap=10) == store.ADDED
+    assert len(os.listdir(records.pending)) == 2  # no stat() of every file each second
+    records._counted_at -= records.COUNT_INTERVAL
+    records._pending_swept -= records.SWEEP_INTERVAL  # a minute later
+    assert records.add_pending(records.pending_key("last"), b"x", 600, cap=10) == store.ADDED
+    assert len(os.listdir(records.pending)) == 2  # "room" swept, "later" and "last" left
