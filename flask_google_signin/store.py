@@ -502,8 +502,8 @@ def open_records(config: dict[str, Any], space: str, pending_lifetime: int) -> R
     return records
 
 
-def redis_client(config: Mapping[str, Any], *, retries: int = 1) -> RedisClient:
-    """The one place a Redis client is built from the settings (the store's, and the limiter's).
+def redis_client(config: Mapping[str, Any]) -> RedisClient:
+    """The one place a Redis client is built from the settings (the store's; the rate limits count there too).
 
     - REDIS_CLUSTER_URL: a Cluster, found from that node. RedisCluster reads the slot map when it is
       built, so a Cluster that does not answer at start-up stops the start (the next start retries).
@@ -515,12 +515,12 @@ def redis_client(config: Mapping[str, Any], *, retries: int = 1) -> RedisClient:
       not used.
     - Otherwise the one node at REDIS_URL.
 
-    Every connection has REDIS_TIMEOUT to connect and to read, and `retries` more attempts without
+    Every connection has REDIS_TIMEOUT to connect and to read, and one more attempt without
     backoff (make_redis says why), and TLS when the URL is rediss:// (REDIS_CA_CERT, else the
     system's CAs; REDIS_CLIENT_CERT and REDIS_CLIENT_KEY when the server asks for a client).
     """
     url = str(config.get("REDIS_CLUSTER_URL") or config["REDIS_URL"])
-    options = connection_options(config, retries)
+    options = connection_options(config)
     if config.get("REDIS_CLUSTER_URL"):
         return RedisCluster.from_url(url, **options)
     if config.get("REDIS_SENTINELS"):
@@ -537,12 +537,12 @@ def redis_client(config: Mapping[str, Any], *, retries: int = 1) -> RedisClient:
     return redis.Redis.from_url(url, **options)
 
 
-def connection_options(config: Mapping[str, Any], retries: int) -> dict[str, Any]:
-    """redis-py's options for every connection: timeouts, retries, and the TLS files for a rediss://
+def connection_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """redis-py's options for every connection: timeouts, one retry, and the TLS files for a rediss://
     URL (settings.check_redis refuses them with any other)."""
     timeout = float(config["REDIS_TIMEOUT"])
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
-                               "retry": Retry(NoBackoff(), retries)}
+                               "retry": Retry(NoBackoff(), 1)}
     if str(config.get("REDIS_CLUSTER_URL") or config["REDIS_URL"]).startswith("rediss://"):
         files = {"ssl_ca_certs": "REDIS_CA_CERT", "ssl_certfile": "REDIS_CLIENT_CERT",
                  "ssl_keyfile": "REDIS_CLIENT_KEY"}
