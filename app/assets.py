@@ -13,6 +13,7 @@ stylesheet's own hash is taken over the rewritten text (a new font gives the CSS
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -107,7 +108,11 @@ def init_assets(app: Flask) -> None:
         return send_file(io.BytesIO(stylesheet), mimetype="text/css", etag=files.versions[filename], conditional=True)
 
     app.view_functions["static"] = static
-    urls: dict[tuple[str, str, str | None], str] = {}
+    @functools.lru_cache(maxsize=1024)  # a bound, whatever names and roots come
+    def constant_url(script_root: str, endpoint: str, filename: str | None) -> str:
+        """Built in the request whose script root is the key's (the rest of the URL is the app's own)."""
+        values: dict[str, Any] = {} if filename is None else {"filename": filename}
+        return app.url_for(endpoint, **values)
 
     def template_url_for(endpoint: str, **values: Any) -> str:
         """The templates' url_for: Flask's, but a link without arguments, or to a static file (its hash
@@ -115,12 +120,6 @@ def init_assets(app: Flask) -> None:
         constant = not values or (endpoint == "static" and values.keys() == {"filename"})
         if not constant or endpoint.startswith(".") or not has_request_context():
             return app.url_for(endpoint, **values)
-        key = (request.script_root, endpoint, values.get("filename"))
-        url = urls.get(key)
-        if url is None:
-            if len(urls) >= 1024:  # a bound, whatever names and roots come
-                urls.clear()
-            url = urls[key] = app.url_for(endpoint, **values)
-        return url
+        return constant_url(request.script_root, endpoint, values.get("filename"))
 
     app.jinja_env.globals["url_for"] = template_url_for
