@@ -268,15 +268,20 @@ def test_metrics_are_summed_over_the_workers_on_their_own_port(gunicorn_factory,
     port = free_port()
     server = gunicorn_factory(METRICS_PORT=str(port), WEB_CONCURRENCY="2", GOOGLE_CLIENT_ID="metrics-client",
                               GOOGLE_CLIENT_SECRET="e2e-secret", GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url)
+    # /healthz answered once one worker was up; the other may still boot. A booting worker writes its
+    # histogram file a moment before its counter file (metrics.TimedRecords): wait for the counters.
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # /healthz answered once one worker was up; the other may still boot
+    while time.monotonic() < deadline:
         workers = children(server.process.pid)
-        if len(workers) == 2 and all(metrics_folders([pid]) for pid in workers):
+        folders = metrics_folders(workers)
+        if len(workers) == 2 and folders and all(any((f / f"counter_{pid}.db").exists() for f in folders)
+                                                 for pid in workers):
             break
         time.sleep(0.1)
     assert len(workers) == 2, server.logs()
-    (folder,) = metrics_folders(workers)  # one folder, both workers' files in it
-    assert all(any(folder.glob(f"counter_{pid}.db")) for pid in workers)
+    assert len(folders) == 1, f"the workers' counts are not in one folder: {folders}"
+    (folder,) = folders
+    assert all((folder / f"counter_{pid}.db").exists() for pid in workers), sorted(p.name for p in folder.iterdir())
 
     signed_in = 0
     with ThreadPoolExecutor(8) as pool:
