@@ -13,6 +13,7 @@ import math
 import os
 import select
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,23 +29,16 @@ HERE = Path(__file__).resolve().parent
 
 def load_app_module(name: str) -> ModuleType:
     """app/NAME.py loaded by its path under a private name, so the master keeps no module of the
-    app package and `kill -HUP` still reloads all of the app's code in new workers.
-
-    app/config.py imports the extension's settings (and so the `flask_google_signin` package):
-    those modules are dropped from sys.modules again, so each worker imports the extension afresh.
-    So is prometheus_client, which the extension imports (metrics.py): it chooses multiprocess mode
-    when imported, and start_metrics imports it again once PROMETHEUS_MULTIPROC_DIR is set.
-    """
+    app package and `kill -HUP` still reloads all of the app's code in new workers. Only modules
+    that import neither the app package nor the extension are loaded so (env.py, logs.py)."""
     spec = importlib.util.spec_from_file_location(f"_gunicorn_conf_{name}", HERE / "app" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for loaded in [m for m in sys.modules if m.partition(".")[0] in ("flask_google_signin", "prometheus_client")]:
-        del sys.modules[loaded]
     return module
 
 
-# Not `config`/`logs`: every top-level name here is read as a gunicorn setting, and `config` is one.
-app_config = load_app_module("config")  # .env and the environment, read as the app reads them
+# Not `env`/`logs`: every top-level name here is read as a gunicorn setting.
+app_env = load_app_module("env")  # .env and the environment, read as the app reads them
 app_logs = load_app_module("logs")  # the app's JSON log shape
 
 
@@ -89,7 +83,7 @@ class JsonLogFormatter(app_logs.JsonFormatter):
         }
 
 
-ENV = {**app_config.read_dotenv(), **os.environ}
+ENV = app_env.environment()
 
 
 def stop(exc: Exception) -> NoReturn:
@@ -102,8 +96,8 @@ def server_int(name: str, default: int, minimum: int) -> int:
     """One of gunicorn's numbers from ENV, read like the app's settings. Checked here, at import:
     `int()` would fail with a traceback, and `0` workers or threads would start a server that never answers."""
     try:
-        return app_config.parse_setting(name, ENV.get(name), app_config.int_at_least(minimum), default)
-    except app_config.ConfigError as exc:
+        return app_env.parse_setting(name, ENV.get(name), app_env.int_at_least(minimum), default)
+    except app_env.ConfigError as exc:
         stop(exc)
 
 
@@ -194,11 +188,13 @@ if ENV.get("LOG_FORMAT") == "json":
 
 
 def on_starting(server: object) -> None:
-    """Check the required settings once, in the master: one line, not one per worker."""
-    try:
-        app_config.check_required(app_config.load_settings())
-    except app_config.ConfigError as exc:
-        stop(exc)
+    """Check every setting once, before any worker starts: one line, not one per worker. In a child
+    process (`python -m app.config`), so that the master imports none of the code HUP reloads."""
+    check = subprocess.run([sys.executable, "-m", "app.config"], cwd=HERE, capture_output=True, text=True,
+                           check=False)
+    if check.returncode:
+        print(check.stderr.strip(), file=sys.stderr, flush=True)
+        sys.exit(4)
 
 
 # --------------------------------------------------------------------------- metrics (METRICS_PORT)
@@ -211,12 +207,11 @@ def on_starting(server: object) -> None:
 
 def metrics_port() -> int | None:
     """METRICS_PORT, read like the app's settings, and never the app's own port."""
-    parse, default = app_config.SETTINGS["METRICS_PORT"]
     try:
-        port: int | None = app_config.parse_setting("METRICS_PORT", ENV.get("METRICS_PORT"), parse, default)
+        port: int | None = app_env.parse_setting("METRICS_PORT", ENV.get("METRICS_PORT"), app_env.port_or_off, None)
         if port is not None and str(port) == (ENV.get("PORT") or "8000").strip():
-            raise app_config.ConfigError("METRICS_PORT is invalid: it is PORT; metrics need a port of their own")
-    except app_config.ConfigError as exc:
+            raise app_env.ConfigError("METRICS_PORT is invalid: it is PORT; metrics need a port of their own")
+    except app_env.ConfigError as exc:
         stop(exc)
     return port
 
@@ -250,7 +245,7 @@ def start_metrics(server: Any) -> None:
         start_http_server(METRICS_PORT, addr=host, registry=registry)
     except OSError as exc:
         remove_metrics_folder()
-        stop(app_config.ConfigError(f"METRICS_PORT is invalid: cannot listen on {host}:{METRICS_PORT} ({exc})"))
+        stop(app_env.ConfigError(f"METRICS_PORT is invalid: cannot listen on {host}:{METRICS_PORT} ({exc})"))
     server.log.info("Metrics at http://%s:%s/metrics", host, METRICS_PORT)
 
 

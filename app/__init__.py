@@ -7,12 +7,11 @@ from typing import Any
 
 from flask import Flask
 
-from flask_google_signin import GoogleSignIn
-from flask_google_signin.settings import GOOGLE_METADATA_URL
+from flask_google_signin import GOOGLE_METADATA_URL, GoogleSignIn
 
 from . import calendar, health, pages
 from .assets import init_assets
-from .config import ROOT, load_settings
+from .config import ROOT, load_settings, with_overrides
 from .errors import register_errorhandlers
 from .logs import init_logging
 from .security import init_security
@@ -26,14 +25,15 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
-    app.config.update(load_settings(environ))
-    app.config.update(overrides or {})
+    app.config.update(with_overrides(load_settings(environ), overrides or {}))
 
     init_logging(app)
     init_security(app)
     init_assets(app)
-    GoogleSignIn(app)
+    google_signin = GoogleSignIn(app)
     register_blueprints(app)
+    google_signin.session_exempt(health.healthz)  # probes answer whatever the session store does
+    google_signin.session_exempt(health.readyz)
     register_errorhandlers(app)
     # The banner: anything but Google's own discovery URL is a test provider (set once: the provider is
     # chosen at start, so no page has to work it out again).

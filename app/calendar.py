@@ -20,12 +20,13 @@ from flask_google_signin import (
     authorized_get,
     connect_scopes,
     disconnect_google,
+    google_access,
     granted_scopes,
     login_required,
+    refresh_google_access,
 )
-from flask_google_signin.sessions import session_record
-from flask_google_signin.settings import GOOGLE_CALENDAR_API_URL
-from flask_google_signin.views import refresh_if_needed
+
+from .config import GOOGLE_CALENDAR_API_URL
 
 bp = Blueprint("calendar", __name__)
 
@@ -70,8 +71,7 @@ def disconnect() -> BaseResponse:
 @bp.get("/calendar")
 @login_required
 def calendar_page() -> str:
-    refresh_if_needed()
-    record = session_record()
+    refresh_google_access()
     events: list[Event] = []
     problem = ""
     if calendar_connected():
@@ -81,11 +81,11 @@ def calendar_page() -> str:
                                              "/calendars/primary/events", events_query()))
         except GoogleAPIError as exc:
             state, problem = "problem", exc.message
-        if "token" not in record:  # the refresh was refused meanwhile
+        if not google_access().active:  # the refresh was refused meanwhile
             state = "ended"
-    elif "token" not in record and record.get("google_access_ended") not in (None, "disconnected"):
+    elif not google_access().active and google_access().ended not in (None, "disconnected"):
         state = "ended"
-    elif CALENDAR_SCOPE in record.get("declined_scopes", []):
+    elif CALENDAR_SCOPE in google_access().declined_scopes:
         state = "declined"
     else:
         state = "connect"

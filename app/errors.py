@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from flask_google_signin.errors import STORE_UNAVAILABLE, UNEXPECTED, StoreUnavailable, render_error
+from flask_google_signin import StoreUnavailable, error_page
+
+STORE_UNAVAILABLE = "Our session store is not answering. Please try again in a moment."
+UNEXPECTED = "An unexpected error happened. It has been logged."
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -13,10 +16,10 @@ def register_errorhandlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500
         message = (exc.description or "") if status != 500 else UNEXPECTED
-        return render_error(status, message, title=getattr(exc, "title", None))
+        return error_page(status, message, title=getattr(exc, "title", None))
 
     @app.errorhandler(InternalServerError)
     def internal_error(exc: InternalServerError) -> tuple[str, int]:
         if isinstance(exc.original_exception, StoreUnavailable):  # raised while saving the session
-            return render_error(503, STORE_UNAVAILABLE, retry=True)
-        return render_error(500, UNEXPECTED)
+            return error_page(503, STORE_UNAVAILABLE, retry=True)
+        return error_page(500, UNEXPECTED)

@@ -7,8 +7,7 @@ import logging
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from flask_google_signin import StoreUnavailable
-from flask_google_signin.sessions import session_interface
+from flask_google_signin import StoreUnavailable, check_store
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ def readyz() -> ResponseReturnValue:
     """Every dependency a request needs answers; 503 names the one that does not, and only that:
     the error text (the store's address, its folder) goes to the log, not to whoever asks."""
     try:
-        session_interface().ping()
+        check_store()
     except StoreUnavailable as exc:
         log.warning("not ready", extra={"event": "not_ready", "reason": f"session_store: {exc}"})
         return jsonify(status="unavailable", failed="session_store"), 503

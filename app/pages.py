@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from flask_google_signin.sessions import session_record
-from flask_google_signin.views import refresh_if_needed
+from flask_google_signin import current_session, google_access, refresh_google_access
 
 from .calendar import calendar_connected
 
@@ -101,21 +100,21 @@ def home() -> str:
 def profile() -> BaseResponse | str:
     if not g.user:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    refresh_if_needed()
-    record = session_record()
-    token = record.get("token")  # None once Google access ended
-    idle = current_app.permanent_session_lifetime.total_seconds()
+    refresh_google_access()
+    access = google_access()
+    info = current_session()
+    if info is None:  # ended by the refresh (a security event): signed out meanwhile
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return render_template(
         "profile.html",
-        userinfo=record["userinfo"],
-        scopes=token.get("scope", "").split() if token else [],
-        token_expires_at=token.get("expires_at") if token else None,
-        has_refresh_token=bool(token and token.get("refresh_token")),
-        google_access=bool(token),
+        userinfo=info.userinfo,
+        scopes=sorted(access.scopes),
+        token_expires_at=access.expires_at,
+        has_refresh_token=access.has_refresh_token,
+        google_access=access.active,
         calendar_connected=calendar_connected(),
-        signed_in_at=record["signed_in_at"],
-        session_expires_at=min(record["signed_in_at"] + current_app.config["SESSION_ABSOLUTE_LIFETIME"],
-                               record["last_seen"] + idle),
-        idle_minutes=int(idle // 60),
+        signed_in_at=info.signed_in_at,
+        session_expires_at=info.expires_at,
+        idle_minutes=info.idle_timeout // 60,
         now=int(time.time()),
     )

@@ -25,20 +25,13 @@ from flask import Blueprint, Flask, abort, g, redirect, render_template, request
 
 from app import pages
 from app.config import ROOT, load_settings
-
-try:  # the session layer as a package of its own (the extension), else where it was: app/
-    from flask_google_signin.sessions import COOKIE_VALUE, PENDING_LIFETIME
-    from flask_google_signin.store import ADDED, Sealer, digest, namespace, new_secret, open_records
-except ImportError:
-    from app.sessions import COOKIE_VALUE, PENDING_LIFETIME
-    from app.store import Sealer, digest, namespace, new_secret, open_records
-
-    ADDED = True  # add_pending answered a bool then
+from flask_google_signin.sessions.interface import COOKIE_VALUE, PENDING_LIFETIME
+from flask_google_signin.store import ADDED, Sealer, digest, namespace, new_secret, open_records
 
 config = load_settings()  # the app's own settings (SESSION_TYPE, SESSION_CACHELIB_DIR, REDIS_URL, ...)
 config["SESSION_CACHELIB_DIR"] = config["SESSION_CACHELIB_DIR"] or str(ROOT / "instance" / "sessions")
 SPACE = namespace(config["GOOGLE_CLIENT_ID"])
-PREFIX = f"session:{SPACE}:"  # sessions.py: Flask-Session's key_prefix
+PREFIX = f"session:{SPACE}:"  # sessions/interface.py: Flask-Session's key_prefix
 COOKIE = config["SESSION_COOKIE_NAME"]
 IDLE = config["PERMANENT_SESSION_LIFETIME"]
 ABSOLUTE = config["SESSION_ABSOLUTE_LIFETIME"]

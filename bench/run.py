@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(1, str(ROOT))
 import launch  # noqa: E402  (scripts/launch.py: the launcher `make run` and the tests use)
 
-from flask_google_signin.store import FolderRecords, RedisRecords, make_redis, namespace  # noqa: E402
+from flask_google_signin.store import FolderRecords, namespace  # noqa: E402
+from flask_google_signin.store.redis import RedisRecords, make_redis  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent

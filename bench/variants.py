@@ -1,4 +1,4 @@
-"""The real app with one thing taken out, for bench/run.py's A/B rows (issue 8).
+"""The real app with one thing taken out, for bench/run.py's A/B rows.
 
     gunicorn -c gunicorn.conf.py bench.variants:unsealed    sessions and pending sign-ins not encrypted
     gunicorn -c gunicorn.conf.py bench.variants:unlimited   the /login rate limit switched off
@@ -7,8 +7,9 @@ Each is `create_app()` exactly as wsgi.py builds it, same settings, same store, 
 settings; the only difference is the one named. Never for production: `unsealed` stores tokens in
 clear text.
 
-- `unsealed`: `app.session_interface.sealer` is a `PlainSealer`, Sealer's interface (key, seal,
-  open) with the same JSON encoding (msgspec) and no crypto: no HKDF, no AES-GCM, no random nonce.
+- `unsealed`: the store's sealer (`app.session_interface.vault.sealer`) is a `PlainSealer`, Sealer's
+  interface (key, seal, open) with the same JSON encoding (msgspec) and no crypto: no HKDF, no
+  AES-GCM, no random nonce, for sessions, pending sign-ins and the session index alike.
   Its records start with a different version byte, so neither sealer opens the other's records.
 - `unlimited`: the app's /login limit (`limits.RateLimit`, in `app.extensions`) replaced by one
   with no windows: the same pending-sign-in write (the same Redis script, or the same folder code)
@@ -26,13 +27,13 @@ import msgspec
 from flask import Flask
 
 from app import create_app
-from flask_google_signin.limits import RateLimit
+from flask_google_signin.sessions.limits import RateLimit
 
-PLAIN = b"\x00"  # not app.store.VERSION: a plain record never opens as a sealed one, nor the reverse
+PLAIN = b"\x00"  # not store.sealing.VERSION: a plain record never opens as a sealed one, nor the reverse
 
 
 class PlainSealer:
-    """app.store.Sealer's interface and JSON encoding, without the crypto (the A/B's only difference)."""
+    """store.sealing.Sealer's interface and JSON encoding, without the crypto (the A/B's only difference)."""
 
     def __init__(self) -> None:
         self.encode = msgspec.json.Encoder().encode
@@ -55,7 +56,7 @@ class PlainSealer:
 
 def build_unsealed() -> Flask:
     app = create_app()
-    app.session_interface.sealer = PlainSealer()  # type: ignore[attr-defined]
+    app.session_interface.vault.sealer = PlainSealer()  # type: ignore[attr-defined]
     return app
 
 

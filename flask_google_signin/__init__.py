@@ -2,16 +2,34 @@
 
     from flask_google_signin import GoogleSignIn, current_user, login_required
 
-See `GoogleSignIn` for the settings and what it adds to an app. Google APIs on the user's behalf:
-`connect_scopes` (incremental authorization), `granted_scopes`, `authorized_get`, `disconnect_google`.
+See `GoogleSignIn` for what it adds to an app, and docs/api.md for every name below. The package's
+layers, bottom to top, each importing only from below: settings and errors (settings, errors,
+signals, metrics); the store (store/); sessions and pending sign-ins (sessions/); the OpenID
+Connect client (oidc/); accounts, security events and Google API access (accounts/); the web
+layer (web/); the extension object (extension). This module only names the public API.
 """
 
-from .errors import GoogleAPIError, SignInError, StoreUnavailable
-from .extension import GoogleSignIn, current_user, login_required, signed_in, signed_out
-from .google_api import authorized_get, granted_scopes
-from .settings import ConfigError
-from .views import connect_scopes, disconnect_google
+__version__ = "0.1.0"
 
-__all__ = ["ConfigError", "GoogleAPIError", "GoogleSignIn", "SignInError", "StoreUnavailable", "authorized_get",
-           "connect_scopes", "current_user", "disconnect_google", "granted_scopes", "login_required", "signed_in",
+from .accounts.google_api import (
+    GoogleAccess,
+    authorized_get,
+    disconnect_google,
+    google_access,
+    granted_scopes,
+    refresh_google_access,
+)
+from .errors import GoogleAPIError, SignInError, StoreUnavailable
+from .extension import GoogleSignIn
+from .sessions.interface import SessionInfo, check_store, current_session
+from .settings import GOOGLE_METADATA_URL, SETTING_NAMES, ConfigError, parse_settings
+from .signals import signed_in, signed_out
+from .web.guard import current_user, login_required
+from .web.pages import error_page
+from .web.signin import connect_scopes
+
+__all__ = ["GOOGLE_METADATA_URL", "SETTING_NAMES", "ConfigError", "GoogleAPIError", "GoogleAccess", "GoogleSignIn",
+           "SessionInfo", "SignInError", "StoreUnavailable", "__version__", "authorized_get", "check_store",
+           "connect_scopes", "current_session", "current_user", "disconnect_google", "error_page", "google_access",
+           "granted_scopes", "login_required", "parse_settings", "refresh_google_access", "signed_in",
            "signed_out"]

@@ -1,19 +1,13 @@
 """What can go wrong, and every sentence a user reads about it, in one place.
 
-The protocol code (oidc.py, sessions.py, views.py) raises `SignInError` with a code; the page
-wording and the status for each code live in MESSAGES below. A host app that wants other words
-or its own page registers its own handler for `SignInError` after `GoogleSignIn.init_app`, or
-overrides the template `google_signin/error.html`.
+The bottom layer: exceptions and words, no Flask. The protocol code raises `SignInError` with a
+code; the page wording and the status for each code live in MESSAGES below; the web layer
+(web/pages.py) turns them into pages. A host app that wants other words or its own page registers
+its own handler for `SignInError` after `GoogleSignIn.init_app`, or overrides the template
+`google_signin/error.html`.
 """
 
 from __future__ import annotations
-
-import logging
-
-import redis
-from flask import Flask, g, render_template, request
-
-log = logging.getLogger(__name__)
 
 # code -> (HTTP status, what the user reads). `{code}` is the provider's error code.
 MESSAGES: dict[str, tuple[int, str]] = {
@@ -32,7 +26,7 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "identity_rejected": (401, "The identity sent by the sign-in provider failed verification."),
     "not_allowed": (403, "This account is not allowed to sign in here."),
     "too_many_pending": (503, "Too many sign-ins are in progress right now. Please try again in a few minutes."),
-    # connecting more Google access to a signed-in session (views.connect_scopes)
+    # connecting more Google access to a signed-in session (connect_scopes)
     "wrong_account": (403, "You chose a different Google account from the one you are signed in with here, so "
                            "nothing was connected. Try again, and choose the account you signed in with."),
     "connect_signed_out": (401, "You are no longer signed in with the account that started connecting, so nothing "
@@ -42,7 +36,7 @@ MESSAGES: dict[str, tuple[int, str]] = {
 CODE_TITLES = {"wrong_account": "That is a different Google account",
                "connect_signed_out": "Nothing was connected"}
 
-# kind -> what the user reads when a Google API call on their behalf gives no answer (google_api.py).
+# kind -> what the user reads when a Google API call on their behalf gives no answer (accounts/google_api.py).
 # Shown inside the host's page, never as an error page: the user is still signed in.
 API_MESSAGES: dict[str, str] = {
     "no_access": "This site has no access to that part of your Google account yet.",
@@ -82,7 +76,7 @@ class SignInError(Exception):
     """A sign-in that cannot go on: the user sees a page with a fitting status and "Try again".
 
     `reason` is for the log line and never holds a token or a code; `said` is the provider's own
-    text, shown escaped (views.py only passes it with a valid state).
+    text, shown escaped (the callback only passes it with a valid state).
     """
 
     def __init__(self, code: str, reason: str | None = None, provider_code: str = "", said: str = "") -> None:
@@ -115,45 +109,8 @@ class StoreUnavailable(Exception):
 
 
 class RateLimited(Exception):
-    """A rate limit (limits.py) refused this request; `wait` is the seconds until its window ends."""
+    """A rate limit (sessions/limits.py) refused this request; `wait` is the seconds until its window ends."""
 
     def __init__(self, wait: int) -> None:
         super().__init__(f"rate limited for {wait} s")
         self.wait = wait
-
-
-def retry_next() -> str:
-    """Where "Try again" should land after signing in: the pending sign-in's `next` (set by the
-    sign-in code), else this request's `next`, checked like /login checks it (a local path only)."""
-    from .views import safe_next  # here, not at the top: views imports this module
-
-    return safe_next(g.get("signin_next") or request.args.get("next"))
-
-
-def render_error(status: int, message: str, retry: bool = False, title: str | None = None) -> tuple[str, int]:
-    """The error page (`google_signin/error.html`), with the request id in small print."""
-    html = render_template("google_signin/error.html", status=status, title=title or TITLES.get(status, "Error"),
-                           message=message, retry=retry, retry_next=retry_next() if retry else "/",
-                           request_id=g.get("request_id"))
-    return html, status
-
-
-def register_error_handlers(app: Flask) -> None:
-    """The extension's own failures as pages; a host may register its own handlers afterwards."""
-
-    @app.errorhandler(SignInError)
-    def sign_in_error(exc: SignInError) -> tuple[str, int]:
-        return render_error(exc.status, exc.message, retry=True, title=CODE_TITLES.get(exc.code))
-
-    @app.errorhandler(StoreUnavailable)
-    def store_unavailable(exc: StoreUnavailable) -> tuple[str, int]:
-        return render_error(503, STORE_UNAVAILABLE, retry=True)
-
-    @app.errorhandler(redis.RedisError)
-    @app.errorhandler(redis.exceptions.RedisClusterException)
-    def redis_unavailable(exc: Exception) -> tuple[str, int]:
-        """A Redis failure that no store call turned into StoreUnavailable, such as a write to the
-        per-user index right after the session's own: on a Cluster the two keys live on different
-        nodes, and one may be down. The same 503, never a 500."""
-        log.warning("session store unavailable: %s", type(exc).__name__)
-        return render_error(503, STORE_UNAVAILABLE, retry=True)

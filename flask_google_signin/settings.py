@@ -1,7 +1,8 @@
 """The extension's settings: one parser and one default per config key.
 
-Imports nothing from the package, so that a loader of settings (the reference app's
-app/config.py, gunicorn's master through it) does not import the extension's code.
+The bottom layer: it imports nothing from the package. A value may be text (from the environment)
+or a Python value; either way it goes through the same parser, so a bad value fails at start-up
+with one line naming the key.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import limits
 
 GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
 GOOGLE_RISC_CONFIGURATION_URL = "https://accounts.google.com/.well-known/risc-configuration"
-GOOGLE_CALENDAR_API_URL = "https://www.googleapis.com/calendar/v3"
 REQUIRED = ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -74,14 +73,6 @@ def seconds(value: str) -> float:
     return number
 
 
-def http_url(value: str) -> str:
-    """A base URL that requests can call: http(s) and a host; the trailing slash is dropped."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ValueError(f"expected an http(s) URL such as {GOOGLE_CALENDAR_API_URL}, got {value!r}")
-    return value.strip().rstrip("/")
-
-
 def existing_file(value: str) -> str:
     """A path the process must read at start-up (a CA, a client certificate or key): checked now,
     not at the first connection, where a typo would only show as a store that does not answer."""
@@ -113,14 +104,6 @@ def redis_url(value: str) -> str:
     if parts.path not in ("", "/", "/0"):
         raise ValueError("a Redis Cluster has database 0 only: leave the path out")
     return value.strip()
-
-
-def log_level(value: str) -> str:
-    """Checked here: logging itself would answer a typo with a traceback."""
-    level = value.strip().upper()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
-    return level
 
 
 def rate_limit(value: str) -> str:
@@ -160,21 +143,27 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "PENDING_SIGNINS_MAX": (int_at_least(1), 100_000),
     "RISC_CONFIGURATION_URL": (str, GOOGLE_RISC_CONFIGURATION_URL),
     "RISC_RATE_LIMIT": (rate_limit, "120/minute"),
-    "GOOGLE_CALENDAR_API_URL": (http_url, GOOGLE_CALENDAR_API_URL),
 }
 
 
 def parse_setting(name: str, raw: str | None, parse: Callable[[str], Any], default: Any) -> Any:
-    """One setting from its text; unset (or empty, where there is a default) gives the default.
-
-    gunicorn.conf.py reads its own numbers through this too, so every bad value reads the same.
-    """
+    """One setting from its text; unset (or empty, where there is a default) gives the default."""
     if raw is None or (raw == "" and default is not None):
         return default
     try:
         return parse(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} is invalid: {exc}") from None
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(SETTINGS)
+
+
+def parse_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every extension setting from `values` (text, as the environment has it, or Python values),
+    checked; unset ones get their default. Raises ConfigError naming the first bad one."""
+    return {name: parse_setting(name, None if values.get(name) is None else as_text(values[name]), parse, default)
+            for name, (parse, default) in SETTINGS.items()}
 
 
 def apply_settings(config: dict[str, Any], flask_defaults: Mapping[str, Any]) -> None:

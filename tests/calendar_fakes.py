@@ -10,7 +10,7 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from flask_google_signin.settings import GOOGLE_CALENDAR_API_URL
+from app.config import GOOGLE_CALENDAR_API_URL
 
 from .helpers import GOOGLE, GRANTED_SCOPES
 

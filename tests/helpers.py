@@ -38,7 +38,8 @@ from launch import (  # noqa: E402, F401  (scripts/launch.py)
     wait_http,
 )
 
-from app.config import GOOGLE_METADATA_URL, SETTINGS  # noqa: E402
+from app.config import SETTINGS  # noqa: E402
+from flask_google_signin import GOOGLE_METADATA_URL, testing  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTIFACTS = ROOT / "artifacts"
@@ -222,28 +223,12 @@ def set_cookie(response, name: str) -> str | None:
 
 def stored_record(app, cookie_value: str) -> dict | None:
     """The session record a cookie value opens, read through the app's own store and sealer."""
-    interface = app.session_interface
-    return interface._retrieve_session_data(interface.key_prefix + cookie_value)
+    return testing.session_record(app, cookie_value)
 
 
 def pending_record(app, client, state: str) -> dict | None:
     """A pending sign-in as stored (without taking it), opened with the browser's cookie secret."""
-    from flask_google_signin.sessions import pending_cookie
-    from flask_google_signin.store import digest
-
-    with app.test_request_context():
-        cookie = client.get_cookie(pending_cookie(state))
-    if cookie is None:
-        return None
-    secret = cookie.value.partition(".")[2]
-    interface = app.session_interface
-    records = interface.records
-    key = records.pending_key(digest(secret))
-    if app.config["SESSION_TYPE"] == "redis":
-        blob = records.client.get(key)
-    else:
-        blob = records._live(records._path(key, records.pending).read_bytes())
-    return interface.sealer.open(interface.sealer.key(secret), blob, key)
+    return testing.pending_record(app, client, state)
 
 
 SERVER_SETTINGS = ("PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "FORWARDED_ALLOW_IPS",

@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from flask_google_signin import testing
+
 from .helpers import AuthActions, set_cookie, stored_record
 
 STORES = ["cachelib", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])]
@@ -32,7 +34,7 @@ def instances(request, make_app, tmp_path):
         overrides.update(SESSION_TYPE="redis", REDIS_URL=server.url)
     a, b = make_app(**overrides), make_app(**overrides)
     if request.param == "redis":
-        a.session_interface.client.flushdb()
+        testing.store(a).client.flushdb()
     return a, b
 
 
@@ -179,14 +181,14 @@ def test_ended_sessions_drop_out_of_the_index_by_themselves(instances, devices, 
 
     a, _ = instances
     firefox_id = devices["firefox"].cookie().split(".")[0]
-    a.session_interface.records.delete(a.session_interface.key_prefix + firefox_id)  # as TTL expiry does
+    testing.store(a).delete(a.session_interface.key_prefix + firefox_id)  # as TTL expiry does
     assert sorted(rows(devices["chrome"].client)) == sorted([(SHOWN["chrome"], True), (SHOWN["safari"], False)])
     index = a.extensions["google_signin_index"]
     with a.test_request_context():
         key = index.user_key(devices["chrome"].google.sub)
         assert firefox_id not in index.records.index_get(key)  # pruned, not just hidden
         later = time.time() + 9 * 3600
-        monkeypatch.setattr("flask_google_signin.accounts.time.time", lambda: later)
+        monkeypatch.setattr("flask_google_signin.accounts.index.time.time", lambda: later)
         assert index.entries(key) == {}
         assert index.records.index_get(key) == {}
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from flask_google_signin import ConfigError
-from flask_google_signin.accounts import drop_refresh_token
+from flask_google_signin.accounts.index import drop_refresh_token
 
 from .calendar_fakes import (
     CALENDAR_SCOPE,

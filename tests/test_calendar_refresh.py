@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from flask_google_signin.google_api import lock_lease
+from flask_google_signin import testing
+from flask_google_signin.accounts.google_api import lock_lease
 
 from .calendar_fakes import CONNECT_TOKEN, FakeCalendar, connect, same_browser
 from .helpers import AuthActions, stored_record
@@ -83,7 +84,7 @@ def test_a_crashed_holders_lock_ends_with_its_lease(store_app, google):
     client, calendar = signed_in_with_calendar(store_app, google, expires_in=30)
     interface = store_app.session_interface
     session_id = client.get_cookie("session").value.partition(".")[0]
-    interface.records.put(f"refresh-lock:{interface.key_prefix}{session_id}", b"crashed", 2, exists=False)
+    testing.store(interface.app).put(f"refresh-lock:{interface.key_prefix}{session_id}", b"crashed", 2, exists=False)
     started = time.monotonic()
     page = client.get("/calendar").get_data(as_text=True)
     assert "Stand-up" in page and calendar.refreshes() == 1

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.config import GOOGLE_METADATA_URL, SETTINGS, ConfigError, load_settings
+from app.config import SETTINGS, ConfigError, load_settings
+from flask_google_signin import GOOGLE_METADATA_URL
 
 from .helpers import ROOT, base_config, server_env
 

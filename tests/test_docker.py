@@ -233,7 +233,7 @@ def test_dockerignore_keeps_out(path):
 @pytest.mark.parametrize("path", ["app/__init__.py", "templates/base.html", "static/style.css", "wsgi.py",
                                   "gunicorn.conf.py", "requirements.txt", "requirements-local.txt", "pyproject.toml",
                                   "flask_google_signin/__init__.py", "flask_google_signin/py.typed",
-                                  "flask_google_signin/templates/google_signin/error.html"])
+                                  "flask_google_signin/web/templates/google_signin/error.html"])
 def test_dockerignore_keeps_in(path):
     assert not ignored(path, dockerignore())
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from flask_google_signin import ConfigError, GoogleSignIn
+from flask_google_signin import ConfigError, GoogleSignIn, testing
 
 from .helpers import CLIENT_ID, CLIENT_SECRET
 
 
 def host(tmp_path, **config) -> Flask:
-    app = Flask("host")
+    app = Flask("host", root_path=str(tmp_path))  # its own (empty) templates folder, not the repository's
     app.config.update({"SECRET_KEY": "host-secret", "GOOGLE_CLIENT_ID": CLIENT_ID,
                        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "SESSION_CACHELIB_DIR": str(tmp_path / "sessions"),
                        **config})
@@ -60,3 +60,39 @@ def test_sign_out_lands_on_the_hosts_home_page(tmp_path):
     app = host(tmp_path, TESTING=True)
     response = app.test_client().post("/logout")
     assert response.status_code == 303 and response.location == "/"
+
+
+def test_a_session_exempt_view_never_asks_the_store(tmp_path, monkeypatch):
+    """A health check must answer while the store does not; the host's other pages get the 503."""
+    app = host(tmp_path, TESTING=True)
+    signin = app.extensions["google_signin"]
+
+    @app.get("/ping")
+    @signin.session_exempt
+    def ping() -> str:
+        return "pong"
+
+    @app.get("/page")
+    def page() -> str:
+        return "page"
+
+    def down(key):
+        raise OSError("the session folder is gone")
+
+    monkeypatch.setattr(testing.store(app), "get", down)
+    client = app.test_client()
+    client.set_cookie("session", f"{'a' * 43}.{'b' * 43}")  # a browser that has a session cookie
+    assert client.get("/ping").get_data(as_text=True) == "pong"
+    assert client.get("/page").status_code == 503
+
+
+def test_a_session_exempt_view_needs_a_fixed_path(tmp_path):
+    app = host(tmp_path, TESTING=True)
+
+    @app.get("/items/<int:number>")
+    @app.extensions["google_signin"].session_exempt
+    def item(number: int) -> str:
+        return str(number)
+
+    with pytest.raises(ValueError, match="fixed paths"):
+        app.test_client().get("/items/1")

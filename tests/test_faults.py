@@ -11,6 +11,8 @@ import time
 import pytest
 import redis
 
+from flask_google_signin import testing
+
 from .helpers import Provider, private_redis
 from .servers import Browser
 
@@ -172,7 +174,7 @@ def test_store_failure_during_sign_in_is_a_503_not_a_500(make_app, google, redis
     def broken(*args, **kwargs):
         raise redis.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(app.session_interface.client, "set", broken)
+    monkeypatch.setattr(testing.store(app).client, "set", broken)
     response = auth.callback(params)
     assert response.status_code == 503
     assert STORE_DOWN in response.get_data(as_text=True)
@@ -205,7 +207,7 @@ def test_hung_redis_costs_a_request_at_most_about_a_second(redis_back):
     import os
     import signal
 
-    from flask_google_signin.store import make_redis
+    from flask_google_signin.store.redis import make_redis
 
     client = make_redis(redis_back.url, 0.5)
     client.set("probe", "1")

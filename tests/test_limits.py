@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from flask_google_signin import ConfigError
+from flask_google_signin import ConfigError, testing
 from flask_google_signin.store import digest
 
 from .helpers import AuthActions, base_config, free_port, private_redis
@@ -145,7 +145,7 @@ def test_a_limited_login_keeps_the_browsers_other_sign_ins(make_app, google):
     refused = browser.get("/login")
     assert refused.status_code == 429 and "Set-Cookie" not in refused.headers
     assert len(tabs) == 4 and all(browser.get_cookie(name) for name in tabs)
-    records = app.session_interface.records
+    records = testing.store(app)
     assert all(records.take_pending(records.pending_key(digest(browser.get_cookie(name).value.partition(".")[2])))
                for name in tabs)  # and their records
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from urllib.parse import parse_qs, urlsplit
 
-from flask_google_signin.oidc import google as google_client
+from flask_google_signin.oidc.client import google as google_client
 
 from .helpers import pending_record
 
@@ -53,7 +53,7 @@ def test_extra_parameters_cannot_replace_the_security_ones(app, google):  # goog
 
 
 def test_the_encoded_part_is_per_redirect_uri_and_scope(app, google):
-    """oidc.authorize_prefix caches the fixed part of the URL: each redirect URI, scope set and extra
+    """oidc/client.py authorize_prefix caches the fixed part of the URL: each redirect URI, scope set and extra
     parameter keeps its own, and the fresh values are still fresh."""
     with app.test_request_context("/login"):
         client = google_client()

@@ -25,9 +25,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import ConfigError, load_settings
-from flask_google_signin import metrics
-from flask_google_signin.risc import LOG_ONLY, Event, apply
+from flask_google_signin import testing
+from flask_google_signin.accounts.risc import LOG_ONLY, Event, TransmitterUnavailable, apply, transmitter
+from flask_google_signin.oidc.http import endpoint_name
 
+from .calendar_fakes import FakeCalendar, connect
 from .helpers import ROOT, AuthActions, docker_cmd, free_port, server_env
 from .servers import TIMEOUT, Browser
 
@@ -87,15 +89,14 @@ def test_sign_in_outcomes_and_provider_calls_by_endpoint(client, auth, google):
 
 
 def test_a_store_that_fails_is_timed_and_counted(app, auth, google, monkeypatch):
-    records = app.session_interface.records
-    assert isinstance(records, metrics.TimedRecords)
+    records = testing.store(app)
     params = auth.start()
     counted = Counted()
 
     def full(*args, **kwargs):
         raise records.store_errors[0]("the store is full")
 
-    monkeypatch.setattr(records.records, "put", full)  # the store itself fails, under the timing
+    monkeypatch.setattr(records, "put", full)  # the store itself fails, under the timing
     assert auth.callback(params).status_code == 503
     assert counted.delta("signins_total", outcome="failed", reason="store_unavailable") == 1
     assert counted.delta("session_store_errors_total", operation="put") == 1
@@ -104,16 +105,8 @@ def test_a_store_that_fails_is_timed_and_counted(app, auth, google, monkeypatch)
     assert REGISTRY.get_sample_value(P + "session_store_errors_total", {"operation": "ping"}) == 0  # exported at 0
 
 
-def test_the_timed_store_is_the_store(app):
-    records = app.session_interface.records
-    inner = records.records
-    assert records.store_errors == inner.store_errors
-    assert records.pending == inner.pending  # what tests read of a store, passed through
-    assert app.extensions["google_signin_index"].records is records  # the index is timed too
-
-
 def test_expiry_and_sign_out_elsewhere_and_everywhere_are_causes(make_app, google, monkeypatch):
-    from flask_google_signin import sessions
+    from flask_google_signin.web import guard as sessions
 
     app = make_app(GOOGLE_OFFLINE_ACCESS=True)
     devices = [AuthActions(app.test_client(), google) for _ in range(4)]
@@ -179,15 +172,27 @@ def test_token_refresh_outcomes(make_app, google):
 
 
 def test_provider_urls_get_fixed_names(make_app):
-    app = make_app(GOOGLE_CALENDAR_API_URL="http://127.0.0.1:9/calendar/v3")
+    app = make_app()
     with app.app_context():
-        name = metrics.provider_endpoint
-        assert name(app.config["GOOGLE_SERVER_METADATA_URL"]) == "discovery"
-        assert name(app.config["RISC_CONFIGURATION_URL"]) == "risc"
-        assert name("http://127.0.0.1:9/calendar/v3/calendars/primary/events?maxResults=5") == "calendar"
-        assert name("http://127.0.0.1:9/calendar/v3x") == "other"
-        assert name("https://attacker.example/anything/at/all") == "other"
-    assert metrics.provider_endpoint("https://oauth2.googleapis.com/token") == "other"  # no app: no names
+        assert endpoint_name(app.config["GOOGLE_SERVER_METADATA_URL"]) == "discovery"
+        assert endpoint_name(app.config["GOOGLE_SERVER_METADATA_URL"] + "x") == "other"
+        assert endpoint_name("https://attacker.example/anything/at/all") == "other"
+    assert endpoint_name("https://oauth2.googleapis.com/token") == "other"  # no app: no names
+
+
+def test_google_api_calls_and_security_event_fetches_are_named_by_their_caller(app, auth, client, google):
+    """authorized_get's calls are `google_api` (here the Calendar page's), the RISC configuration's
+    and keys' `risc`, whatever their URL."""
+    FakeCalendar(google)
+    auth.sign_in()
+    connect(auth)
+    counted = Counted()
+    assert client.get("/calendar").status_code == 200
+    assert counted.delta("provider_request_duration_seconds_count", endpoint="google_api") == 1
+    google.mocker.get(app.config["RISC_CONFIGURATION_URL"], status_code=500)
+    with app.test_request_context(), pytest.raises(TransmitterUnavailable):
+        transmitter().load()
+    assert counted.delta("provider_request_duration_seconds_count", endpoint="risc") == 1
 
 
 @pytest.mark.parametrize(("raw", "parsed"), [(None, None), ("", None), ("9100", 9100), (" 65535 ", 65535)])

@@ -320,7 +320,7 @@ def test_docker_context_holds_what_builds_the_package():
 
     patterns = dockerignore()
     for path in ("pyproject.toml", f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed",
-                 f"{PACKAGE}/templates/google_signin/error.html", "requirements.txt", "requirements-local.txt"):
+                 f"{PACKAGE}/web/templates/google_signin/error.html", "requirements.txt", "requirements-local.txt"):
         assert not ignored(path, patterns), f"{path} is left out of the Docker build context"
     for path in (f"{PACKAGE}.egg-info/PKG-INFO", "build/lib/flask_google_signin/__init__.py",
                  f"{PACKAGE}/__pycache__/store.cpython-311.pyc", "requirements-dev.txt", "dist/x.whl"):
@@ -447,7 +447,7 @@ def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
         metadata = Parser().parsestr(archive.read(metadata_name).decode())
     packaged = {n for n in names if n.startswith(f"{PACKAGE}/")}
     assert {f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed"} <= packaged
-    assert any(n.startswith(f"{PACKAGE}/templates/google_signin/") and n.endswith(".html") for n in packaged)
+    assert any(n.startswith(f"{PACKAGE}/web/templates/google_signin/") and n.endswith(".html") for n in packaged)
     assert packaged == on_disk, f"not in the wheel: {sorted(on_disk - packaged)}; extra: {sorted(packaged - on_disk)}"
     assert {n.split("/")[0] for n in names} == {PACKAGE, metadata_name.split("/")[0]}, "only the extension is packaged"
     assert metadata["Name"] == "flask-google-signin"
@@ -471,7 +471,8 @@ def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
         "import importlib.resources, flask_google_signin as p;"
         "files = importlib.resources.files('flask_google_signin');"
         "print(p.__file__);"
-        "print((files / 'py.typed').is_file(), (files / 'templates' / 'google_signin' / 'logout.html').is_file())"
+        "print((files / 'py.typed').is_file(),"
+        " (files / 'web' / 'templates' / 'google_signin' / 'logout.html').is_file())"
     )
     result = subprocess.run([str(python), "-c", probe], cwd=tmp_path, env=environ, capture_output=True, text=True,
                             timeout=60)

@@ -172,7 +172,7 @@ def test_error_page_shows_the_request_id(client):
 ])
 def test_try_again_keeps_a_local_next(client, google, next_path, expected):
     """/login fails (the provider's discovery answers 500): "Try again" goes back to /login with the same next."""
-    from app.config import GOOGLE_METADATA_URL
+    from flask_google_signin import GOOGLE_METADATA_URL
 
     google.mocker.get(GOOGLE_METADATA_URL, status_code=500, json={})
     response = client.get("/login", query_string={"next": next_path} if next_path else None)
@@ -189,7 +189,7 @@ def test_try_again_prefers_the_pending_sign_ins_next(app, signin_next, expected)
     """At /callback the query has no next: the sign-in code puts the pending sign-in's in g.signin_next."""
     from flask import g
 
-    from flask_google_signin.errors import render_error
+    from flask_google_signin import error_page as render_error
 
     with app.test_request_context("/callback?state=abc&next=/from-the-query"):
         if signin_next:

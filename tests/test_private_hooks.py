@@ -1,9 +1,10 @@
 """Contract tests for every library internal the extension relies on (docs/private-hooks.md).
 
-flask_google_signin/sessions.py: SealedSessions overrides Flask-Session's backend hooks (`_retrieve_session_data`,
-`_upsert_session`, `_delete_session`, and `_generate_sid`) and relies on its `open_session`
-calling them as below. These are private names: if a Flask-Session release changes them, these
-tests fail with a message saying what changed, before a session silently stops being sealed.
+flask_google_signin/sessions/interface.py: SealedSessions implements Flask-Session's backend hooks
+(`_retrieve_session_data`, `_upsert_session`, `_delete_session`, and `_generate_sid`) and relies on
+its `open_session` and `save_session` calling them as below. These are private names: if a
+Flask-Session release changes them, these tests fail with a message saying what changed, before a
+session silently stops being sealed or an ended session is written back.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import inspect
 
 import pytest
 from flask import Flask
-from flask_session.base import ServerSideSessionInterface
-from flask_session.cachelib import CacheLibSessionInterface
-from flask_session.redis import RedisSessionInterface
+from flask_session.base import ServerSideSession, ServerSideSessionInterface
 
-from flask_google_signin.sessions import ClusterStore, FileStore, RedisStore, SealedSessions
+from flask_google_signin.sessions.interface import SealedSession, SealedSessions
 
 HOOKS = {
     "_retrieve_session_data": ["self", "store_id"],
@@ -29,17 +28,19 @@ HOOKS = {
 @pytest.mark.parametrize("name", HOOKS)
 def test_flask_session_still_has_the_hook_with_its_signature(name):
     hook = getattr(ServerSideSessionInterface, name, None)
-    assert hook is not None, f"Flask-Session no longer has {name}: flask_google_signin/sessions.py must be reworked"
+    assert hook is not None, f"Flask-Session no longer has {name}: sessions/interface.py must be reworked"
     params = list(inspect.signature(hook).parameters)
     assert params == HOOKS[name], f"Flask-Session's {name} now takes {params}, SealedSessions expects {HOOKS[name]}"
 
 
-@pytest.mark.parametrize("store", [FileStore, RedisStore, ClusterStore])
-def test_sealed_hooks_come_first_in_the_method_order(store):
-    """The mixin must win over the backend's own hooks, or records are stored unsealed."""
+def test_sealed_sessions_builds_on_the_base_interface_and_implements_every_hook():
+    """No backend interface of Flask-Session's sits between: every hook is SealedSessions' own."""
+    assert SealedSessions.__bases__ == (ServerSideSessionInterface,)
     for name in HOOKS:
-        owner = next(klass for klass in store.__mro__ if name in vars(klass))
-        assert owner is SealedSessions, f"{store.__name__}.{name} resolves to {owner.__name__}"
+        assert name in vars(SealedSessions), name
+    params = list(inspect.signature(ServerSideSession.__init__).parameters)
+    assert params == ["self", "initial", "sid", "permanent"], f"ServerSideSession now takes {params}"
+    assert issubclass(SealedSession, ServerSideSession)
 
 
 class Recorder(ServerSideSessionInterface):
@@ -97,38 +98,58 @@ def test_open_session_without_a_cookie_does_not_touch_the_store(flask_app):
     assert interface.calls == [("generate", interface.sid_length)] and sess.sid == "fresh-id"
 
 
-def test_backends_keep_the_client_where_we_pass_it():
-    """FileStore and RedisStore are built with `client=`: the backends' __init__ must accept it."""
-    for backend in (CacheLibSessionInterface, RedisSessionInterface):
-        assert "client" in inspect.signature(backend.__init__).parameters, backend.__name__
+class Refusing(Recorder):
+    """A backend whose every write is refused, as SealedSessions refuses a write to an ended session."""
+
+    def _upsert_session(self, session_lifetime, session, store_id):
+        self.calls.append(("upsert", store_id))
+        raise LookupError("refused")
 
 
-def test_a_cluster_client_needs_the_base_interface_which_only_keeps_it(flask_app):
-    """ClusterStore (REDIS_CLUSTER_URL) builds on ServerSideSessionInterface, not RedisSessionInterface,
-    which warns about any client that is not a `redis.Redis` (a RedisCluster is not) and swaps in
-    `Redis()` on localhost. The base must take the options ClusterStore passes, and, with the Redis
-    backend's `ttl = True`, register no cleanup command; the client is only kept (SealedSessions does
-    every store call)."""
-    import warnings
+def test_save_session_writes_before_it_sets_the_cookie(flask_app):
+    """SealedSessions raises from _upsert_session when a conditional write is refused, and relies on
+    Flask-Session's save_session then setting no cookie: the write must come before the cookie."""
+    interface = Refusing(flask_app, None)
+    sess = ServerSideSession({"user": "ada"}, sid="abc.def")
+    sess.modified = True
+    response = flask_app.response_class()
+    with flask_app.test_request_context(), pytest.raises(LookupError):
+        interface.save_session(flask_app, sess, response)
+    assert interface.calls == [("upsert", "prefix:abc.def")]
+    assert not response.headers.getlist("Set-Cookie"), "Flask-Session set the cookie before storing the session"
 
-    from flask_session.redis import RedisSession
 
-    with pytest.warns(RuntimeWarning, match="No valid Redis instance"):
-        RedisSessionInterface(flask_app, client=object())  # if this stops warning, ClusterStore may go
+def test_save_session_stores_only_a_modified_session_and_deletes_an_emptied_one(flask_app):
+    """With SESSION_REFRESH_EACH_REQUEST off (GoogleSignIn sets it), an unchanged session costs no
+    write and sends no cookie; an emptied one is deleted and its cookie removed."""
+    flask_app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    interface = Recorder(flask_app, None)
+    unchanged = ServerSideSession({"user": "ada"}, sid="abc.def")
+    response = flask_app.response_class()
+    with flask_app.test_request_context():
+        interface.save_session(flask_app, unchanged, response)
+    assert interface.calls == [] and not response.headers.getlist("Set-Cookie")
+    emptied = ServerSideSession({"user": "ada"}, sid="abc.def")
+    emptied.clear()
+    with flask_app.test_request_context():
+        interface.save_session(flask_app, emptied, response)
+    assert interface.calls == [("delete", "prefix:abc.def")]
+    assert "session=;" in response.headers["Set-Cookie"]
+
+
+def test_the_base_interface_takes_our_options_and_adds_no_cleanup_command(flask_app):
+    """SealedSessions passes app, key_prefix, use_signer and permanent; with `ttl = True` (records
+    expire in the store) the base registers no `session_cleanup` command and no before_request."""
     params = list(inspect.signature(ServerSideSessionInterface.__init__).parameters)
     assert params[:5] == ["self", "app", "key_prefix", "use_signer", "permanent"], params
-    cluster_client = object()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        store = ClusterStore(flask_app, client=cluster_client, key_prefix="session:x:", use_signer=False,
-                             permanent=True)
-    assert store.client is cluster_client and store.key_prefix == "session:x:" and store.permanent is True
-    assert store.session_class is RedisSession and store.ttl is True
+    assert SealedSessions.ttl is True
+    Recorder(flask_app, None)
     assert "session_cleanup" not in flask_app.cli.commands, "the base registered a cleanup command"
+    assert not flask_app.before_request_funcs, "the base registered a cleanup before each request"
 
 
 def test_authlib_reads_and_writes_pending_sign_ins_through_the_framework_integration():
-    """flask_google_signin/oidc.py's PendingSignIns moves Authlib's state out of the session by overriding the
+    """flask_google_signin/oidc/client.py's PendingSignIns moves Authlib's state out of the session by overriding the
     framework integration's set/get/clear_state_data: Authlib must still go through them."""
     from authlib.integrations.base_client.framework_integration import FrameworkIntegration
     from authlib.integrations.flask_client.apps import FlaskOAuth2App
@@ -155,7 +176,7 @@ def test_authlib_builds_every_session_of_its_own_through_client_cls():
 
 @pytest.mark.slow  # starts a server
 def test_urllib3_lets_the_watchdog_see_each_connections_socket():
-    """provider_http.py sets PoolManager.pool_classes_by_scheme to pools whose ConnectionCls
+    """oidc/http.py sets PoolManager.pool_classes_by_scheme to pools whose ConnectionCls
     registers `sock` at connect(): a real request to a local server must register its socket."""
     import http.server
     import threading
@@ -163,7 +184,7 @@ def test_urllib3_lets_the_watchdog_see_each_connections_socket():
     from urllib3 import PoolManager
     from urllib3.connectionpool import HTTPConnectionPool
 
-    from flask_google_signin import provider_http
+    from flask_google_signin.oidc import http as provider_http
 
     assert isinstance(PoolManager().pool_classes_by_scheme, dict), "urllib3 PoolManager.pool_classes_by_scheme"
     assert "ConnectionCls" in vars(HTTPConnectionPool), "urllib3 HTTPConnectionPool.ConnectionCls"

@@ -34,10 +34,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from app.config import ConfigError
-from flask_google_signin.sessions import ClusterStore, RedisStore
+from flask_google_signin import testing
 from flask_google_signin.store import RedisRecords, namespace
 
 from .helpers import AuthActions, RedisSentinel, RedisServer, private_redis_cluster, require
@@ -333,7 +334,7 @@ def test_sentinel_failover_sign_ins_resume_within_10_seconds_and_sessions_surviv
     master, replica, sentinels = sentinel_setup
     app = make_app(SESSION_TYPE="redis", REDIS_SENTINELS=",".join(f"127.0.0.1:{s.port}" for s in sentinels),
                    REDIS_SENTINEL_MASTER=MASTER, LOGIN_RATE_LIMIT="3/minute")
-    assert isinstance(app.session_interface, RedisStore)
+    assert isinstance(testing.store(app).client, redis.Redis)  # Sentinel's master
     users = [Visitor(app, google, f"before-{i}") for i in range(5)]
     for user in users:
         user.sign_in_now()
@@ -388,7 +389,7 @@ def cluster_app(make_app, nodes, **overrides):
 @pytest.mark.redis
 def test_cluster_sign_in_sessions_page_sign_out_everywhere(make_app, google, own_cluster):
     app = cluster_app(make_app, own_cluster, GOOGLE_OFFLINE_ACCESS=True)
-    assert isinstance(app.session_interface, ClusterStore)
+    assert isinstance(testing.store(app).client, RedisCluster)
     devices = [Visitor(app, google, "cluster-ada") for _ in range(3)]  # one user, three browsers
     for device in devices:
         device.sign_in_now()
@@ -412,7 +413,7 @@ def test_cluster_caps_pending_sign_ins_and_limits_logins(make_app, google, own_c
     stranger = app.test_client(use_cookies=False)
     statuses = [stranger.get("/login").status_code for _ in range(5)]
     assert statuses == [302, 302, 302, 503, 429]  # three pending, the cap, then the limiter
-    cluster = app.session_interface.client
+    cluster = testing.store(app).client
     limiter_keys = [key for node in cluster.get_primaries() for key in
                     cluster.get_redis_connection(node).keys("limit:*")]
     assert limiter_keys, "the limiter counts in the Cluster"
@@ -427,7 +428,7 @@ def test_a_cluster_node_that_dies_gives_503s_never_a_500(make_app, google, own_c
     app = cluster_app(make_app, own_cluster)
     user = Visitor(app, google, "cluster-bob")
     user.sign_in_now()
-    records = app.session_interface.records
+    records = testing.store(app)
     holder = records.client.get_node_from_key(records.pending_index).port
     next(node for node in own_cluster if node.port != holder).kill()
     for _ in range(3):

@@ -24,8 +24,10 @@ import requests_mock
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
-from flask_google_signin import accounts, risc
-from flask_google_signin.risc_cli import AUDIENCE, PUSH, RISC_API
+from flask_google_signin import testing
+from flask_google_signin.accounts import index as accounts
+from flask_google_signin.accounts import risc
+from flask_google_signin.web.cli import AUDIENCE, PUSH, RISC_API
 
 from .helpers import CLIENT_ID, AuthActions, stored_record
 from .hostile_provider import raw_jws
@@ -137,7 +139,7 @@ def store_app(request, make_app):
         return make_app(RISC_RATE_LIMIT="1000/second")
     server = request.getfixturevalue("redis_server")
     app = make_app(SESSION_TYPE="redis", REDIS_URL=server.url, RISC_RATE_LIMIT="1000/second")
-    app.session_interface.client.flushdb()
+    testing.store(app).client.flushdb()
     return app
 
 
@@ -484,7 +486,7 @@ def test_no_configuration_or_keys_is_a_503_and_the_event_waits_for_redelivery(ap
 
 def test_a_store_error_is_a_quick_503_and_redelivery_applies_it(store_app, google, fake_risc, calls, monkeypatch):
     users = Users(store_app, google)
-    records = store_app.session_interface.records
+    records = testing.store(store_app)
     failing = records.store_errors[0]
 
     def down(*args, **kwargs):
@@ -506,7 +508,7 @@ def test_a_store_error_is_a_quick_503_and_redelivery_applies_it(store_app, googl
 
 def test_a_store_error_while_applying_forgets_the_jti(store_app, google, fake_risc, monkeypatch):
     users = Users(store_app, google)
-    failing = store_app.session_interface.records.store_errors[0]
+    failing = testing.store(store_app).store_errors[0]
     end = accounts.end_user_sessions
 
     def fails_once(sub, cause, *, keep_sid=None):

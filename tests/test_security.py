@@ -13,11 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-import flask_google_signin.oidc as oidc
-import flask_google_signin.sessions as sessions
-import flask_google_signin.store as store
+import flask_google_signin.oidc.client as oidc
+import flask_google_signin.sessions.pending as sessions
+import flask_google_signin.store.files as store
+import flask_google_signin.web.guard as guard
 from app import create_app
-from app.config import SETTINGS
+from app.config import load_settings
+from flask_google_signin import testing
 
 from .helpers import CLIENT_SECRET, AuthActions, base_config, pending_record, set_cookie, stored_record
 
@@ -184,7 +186,7 @@ def test_anonymous_session_record_lives_ten_minutes(app, client, google):
     with client.session_transaction() as sess:
         sess["note"] = "a flash message, say"
     key = app.session_interface.key_prefix + client.get_cookie("session").value.split(".")[0]
-    with open(app.session_interface.records._path(key), "rb") as handle:
+    with open(testing.store(app).path(key), "rb") as handle:
         expires = int.from_bytes(handle.read(8), "big")
     assert time.time() < expires <= time.time() + 600 + 1
 
@@ -300,7 +302,7 @@ def test_hsts_only_over_https(make_app, google):
 
 def test_cookie_flags_with_default_settings(tmp_path, google):
     """SESSION_COOKIE_SECURE defaults to True: the cookie carries Secure, HttpOnly and SameSite=Lax."""
-    assert SETTINGS["SESSION_COOKIE_SECURE"][1] is True
+    assert load_settings({})["SESSION_COOKIE_SECURE"] is True
     config = base_config(tmp_path)
     del config["SESSION_COOKIE_SECURE"]
     app = create_app(config, environ={})
@@ -357,7 +359,8 @@ def test_the_token_request_uses_the_same_pinned_redirect_uri(make_app, google):
 
 
 def test_lifetime_defaults_are_sensible():
-    idle, absolute = SETTINGS["PERMANENT_SESSION_LIFETIME"][1], SETTINGS["SESSION_ABSOLUTE_LIFETIME"][1]
+    defaults = load_settings({})
+    idle, absolute = defaults["PERMANENT_SESSION_LIFETIME"], defaults["SESSION_ABSOLUTE_LIFETIME"]
     assert 15 * 60 <= idle <= 12 * 3600 and idle < absolute <= 30 * 24 * 3600
 
 
@@ -386,7 +389,7 @@ def test_activity_extends_the_idle_lifetime(make_app, google, monkeypatch):
     client = app.test_client()
     AuthActions(client, google).sign_in()
     clock = Clock(0)
-    monkeypatch.setattr(sessions, "time", clock)
+    monkeypatch.setattr(guard, "time", clock)
     for hour in range(1, 5):  # a visit every 50 minutes for over three hours
         clock.offset = hour * 3000
         assert client.get("/profile").status_code == 200

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import flask_google_signin.oidc as oidc
-import flask_google_signin.sessions as sessions
-import flask_google_signin.store as store
+import flask_google_signin.oidc.client as oidc
+import flask_google_signin.sessions.interface as sessions
+import flask_google_signin.store.files as store
+import flask_google_signin.store.redis as store_redis
+import flask_google_signin.web.guard as guard
+from flask_google_signin import testing
 
 from .helpers import CLIENT_ID, ROOT, AuthActions, pending_record, private_redis, set_cookie, stored_record
 
@@ -35,7 +38,7 @@ def store_app(request, make_app):
     app = make(GOOGLE_OFFLINE_ACCESS=True)
     app.make = make
     if request.param == "redis":
-        app.session_interface.client.flushdb()
+        testing.store(app).client.flushdb()
     return app
 
 
@@ -46,7 +49,7 @@ def cookie(client) -> str:
 def dump(app) -> bytes:
     """Every byte the store holds: all Redis values, or every file under the session folder."""
     if app.config["SESSION_TYPE"] == "redis":
-        client = app.session_interface.client
+        client = testing.store(app).client
         return b"\n".join(client.dump(key) or b"" for key in client.scan_iter("*"))
     folder = Path(app.config["SESSION_CACHELIB_DIR"])
     return b"\n".join(path.read_bytes() for path in folder.rglob("*") if path.is_file())
@@ -125,7 +128,7 @@ def test_expiry_during_a_slow_request_stays_expired(store_app, google, monkeypat
 
     later = time.time() + 9 * 3600  # past the 8-hour idle lifetime
     with monkeypatch.context() as clock:
-        clock.setattr(sessions, "time", type("Later", (), {"time": staticmethod(lambda: later)}))
+        clock.setattr(guard, "time", type("Later", (), {"time": staticmethod(lambda: later)}))
         other_tab = store_app.test_client()
         other_tab.set_cookie("session", old)
         assert other_tab.get("/profile").status_code == 302  # expired: the record is deleted
@@ -173,10 +176,9 @@ def test_the_store_holds_no_token_or_claim_in_clear(store_app, google):
 def test_a_record_altered_in_the_store_is_no_session(store_app, google):
     auth = AuthActions(store_app.test_client(), google)
     auth.sign_in()
-    interface = store_app.session_interface
-    key = interface.key_prefix + cookie(auth.client).split(".")[0]
-    blob = interface.records.get(key)
-    interface.records.put(key, blob[:-1] + bytes([blob[-1] ^ 1]), 600, exists=True)
+    key = testing.session_key(store_app, cookie(auth.client))
+    blob = testing.store(store_app).get(key)
+    testing.store(store_app).put(key, blob[:-1] + bytes([blob[-1] ^ 1]), 600, exists=True)
     response = auth.client.get("/profile")
     assert response.status_code == 302 and "/login" in response.location
 
@@ -203,7 +205,7 @@ def test_the_file_store_never_unpickles(app, client, auth, tmp_path):
             return (marker.write_text, ("unpickled",))
 
     key = app.session_interface.key_prefix + cookie(client).split(".")[0]
-    path = app.session_interface.records._path(key)
+    path = testing.store(app).path(key)
     path.write_bytes(int(time.time() + 600).to_bytes(8, "big") + pickle.dumps(Exploit()))
     assert client.get("/profile").status_code == 302
     assert not marker.exists()
@@ -244,12 +246,14 @@ def test_pending_sign_ins_are_capped_and_the_store_stops_growing(store_app, goog
     auth = AuthActions(app.test_client(), google)
     monkeypatch.setattr(store.FolderRecords, "COUNT_INTERVAL", 0.0)
     assert auth.client.get("/login").status_code == 503
-    monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 601)}))
+    later = type("Later", (), {"time": staticmethod(lambda: time.time() + 601)})
+    monkeypatch.setattr(store, "time", later)
+    monkeypatch.setattr(store_redis, "time", later)
     for path in Path(app.config["SESSION_CACHELIB_DIR"], "pending").glob("*"):
         os.utime(path, (time.time() - 601,) * 2)  # the file store reads the age from the mtime
     if app.config["SESSION_TYPE"] == "redis":
-        for key in app.session_interface.client.scan_iter("pending:*:*"):
-            app.session_interface.client.delete(key)  # Redis's TTL, ten minutes early
+        for key in testing.store(app).client.scan_iter("pending:*:*"):
+            testing.store(app).client.delete(key)  # Redis's TTL, ten minutes early
     assert auth.sign_in().status_code == 302  # expired records made room again
 
 
@@ -325,7 +329,7 @@ def test_integers_of_any_size_store_fine(store_app, google):
 def test_the_record_is_stored_before_signed_in_is_logged(store_app, google, caplog, monkeypatch):
     auth = AuthActions(store_app.test_client(), google)
     params = auth.start()
-    records = store_app.session_interface.records
+    records = testing.store(store_app)
 
     def broken(*args, **kwargs):
         raise records.store_errors[0]("the store is full")
@@ -386,6 +390,6 @@ def test_a_full_redis_refuses_sign_ins_with_503_and_keeps_signed_in_users(make_a
         refused = stranger.get("/login")
         assert refused.status_code == 503 and "session store" in refused.get_data(as_text=True)
         assert auth.client.get("/profile").status_code == 200  # not evicted, still readable
-        assert app.session_interface.client.info("stats")["evicted_keys"] == 0
+        assert testing.store(app).client.info("stats")["evicted_keys"] == 0
     finally:
         server.stop()

@@ -10,7 +10,8 @@ import time
 import pytest
 
 import flask_google_signin.store as store
-from flask_google_signin.store import FolderRecords, RedisRecords, Sealer, make_redis, namespace, redis_client
+from flask_google_signin.store import FolderRecords, Sealer, namespace
+from flask_google_signin.store.redis import RedisRecords, make_redis, redis_client
 
 REDIS = [pytest.mark.slow, pytest.mark.redis]
 
@@ -51,7 +52,7 @@ def test_an_update_never_brings_a_deleted_record_back(records):
 def test_an_update_never_brings_an_expired_record_back(records, monkeypatch):
     records.put("session:c", b"live", 1, exists=False)
     if isinstance(records, FolderRecords):
-        monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
+        monkeypatch.setattr(store.files, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
     else:
         time.sleep(1.1)
     assert records.get("session:c") is None
@@ -63,7 +64,7 @@ def test_an_expired_record_is_no_obstacle_to_a_new_one(records, monkeypatch):
     assert records.put("lock:a", b"crashed", 1, exists=False)
     assert not records.put("lock:a", b"mine", 60, exists=False)
     if isinstance(records, FolderRecords):
-        monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
+        monkeypatch.setattr(store.files, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
     else:
         time.sleep(1.1)
     assert records.put("lock:a", b"mine", 60, exists=False)
@@ -77,7 +78,7 @@ def test_of_creators_racing_over_an_expired_record_one_wins(tmp_path, monkeypatc
     folder.ensure()
     for round_number in range(50):
         assert folder.put(f"lock:{round_number}", b"crashed", 1, exists=False)
-    monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
+    monkeypatch.setattr(store.files, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 2)}))
     for round_number in range(50):
         barrier, won = threading.Barrier(4), []
 
@@ -175,15 +176,15 @@ def test_folder_sweep_removes_expired_records_keeps_live_and_young_ones(tmp_path
     later = now + 601  # 10 minutes on, "expired" and "young" are both past their time ...
     # ... but "young" was (re)written 11 s ago by its mtime, so the sweep trusts that and leaves it.
     for key, written in (("expired", now), ("live", now), ("young", later - 11)):
-        os.utime(folder._path(key), (written, written))
+        os.utime(folder.path(key), (written, written))
     crashed = tmp_path / "abc.1234.tmp"
     crashed.write_bytes(b"")
     os.utime(crashed, (now, now))
-    monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: later)}))
+    monkeypatch.setattr(store.files, "time", type("Later", (), {"time": staticmethod(lambda: later)}))
     folder._last_sweep = 0
     folder._sweep()
-    assert not folder._path("expired").exists()
-    assert folder._path("live").exists() and folder._path("young").exists()
+    assert not folder.path("expired").exists()
+    assert folder.path("live").exists() and folder.path("young").exists()
     assert not crashed.exists()  # a crashed writer's temporary file
 
 
@@ -219,9 +220,9 @@ def test_the_file_stores_pending_count_is_a_cheap_recount_that_sweeps_when_full(
         os.utime(entry.path, (time.time() - 601,) * 2)
     records._counted_at -= records.COUNT_INTERVAL
     assert records.add_pending(records.pending_key("room"), b"x", 600, cap=3) == store.ADDED  # swept at the cap
-    assert sorted(os.listdir(records.pending)) == [records._path(records.pending_key("room")).name]
+    assert sorted(os.listdir(records.pending)) == [records.path(records.pending_key("room")).name]
     # Below the cap, a recount only counts names: an expired file waits for the minute's sweep.
-    os.utime(records._path(records.pending_key("room"), records.pending), (time.time() - 601,) * 2)
+    os.utime(records.path(records.pending_key("room")), (time.time() - 601,) * 2)
     records._counted_at -= records.COUNT_INTERVAL
     assert records.add_pending(records.pending_key("later"), b"x", 600, cap=10) == store.ADDED
     assert len(os.listdir(records.pending)) == 2  # no stat() of every file each second

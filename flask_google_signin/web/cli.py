@@ -28,6 +28,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from ..accounts.risc import EVENT_TYPES
+
 RISC_API = "https://risc.googleapis.com/v1beta"
 AUDIENCE = "https://risc.googleapis.com/google.identity.risc.v1beta.RiscManagementService"
 PUSH = "https://schemas.openid.net/secevent/risc/delivery-method/push"
@@ -48,8 +50,6 @@ key_file_option = click.option(
 @key_file_option
 def register(url: str | None, key_file: Path) -> None:
     """Register (or update) the stream: push delivery to URL, every event type the receiver handles."""
-    from .risc import EVENT_TYPES  # here, not at the top: risc.py imports this module
-
     base = current_app.config.get("PUBLIC_BASE_URL") or ""
     url = url or (base.rstrip("/") + "/risc" if base else None)
     if not url:

@@ -6,16 +6,15 @@ sign-in made by /login, pages need a session, and health checks must never be re
 starts of sign-ins and the security-event receiver are limited.
 
 The notation is `limits`' (Flask-Limiter's): `20/minute`, several joined with `;`; fixed windows,
-as `limits` counts by default. The key is `request.remote_addr`, which ProxyFix (app/security.py)
-rewrites from X-Forwarded-For only when TRUSTED_PROXIES says how many proxies to believe.
+as `limits` counts by default. The key is `request.remote_addr`: behind a proxy, the host app's
+ProxyFix decides which address that is.
 
-The counts live in the session store (store.py), beside what they protect:
+The counts live in the session store, beside what they protect:
 - Redis (SESSION_TYPE=redis): shared by every worker and instance. A sign-in's count rides on the
-  script that writes its pending record, so the limit costs /login no extra round trip. Flask-Limiter,
-  which this used before, added a round trip and its per-request resolution of the limits: 40-50 %
-  more CPU per /login (docs/benchmarks.md). A Redis that does not answer is the store's 503.
+  script that writes its pending record, so the limit costs /login no extra round trip. A Redis
+  that does not answer is the store's 503.
 - Files: in each worker process's memory (a counter per file would cost a write per request), so
-  an address may get up to the limit times WEB_CONCURRENCY through.
+  an address may get up to the limit times the number of worker processes through.
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ import logging
 import limits
 from flask import Flask, current_app, request
 
-from . import metrics
-from .errors import RATE_LIMITED, RateLimited, render_error
-from .store import Window
+from .. import metrics
+from ..errors import RateLimited
+from ..store import Window
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +44,11 @@ class RateLimit:
 
 
 def init_limits(app: Flask) -> None:
-    """Parse both settings (checked already by settings.py) and answer RateLimited with 429 and Retry-After.
-
-    RISC's 429 is JSON (risc.too_many); every other is the sign-in error page.
-    """
+    """Parse both settings (checked already at start-up); the web layer answers RateLimited with 429."""
     app.extensions["google_signin_limits"] = {
         "login": RateLimit("login", app.config["LOGIN_RATE_LIMIT"]),
         "risc": RateLimit("risc", app.config["RISC_RATE_LIMIT"]),
     }
-
-    @app.errorhandler(RateLimited)
-    def too_many_sign_ins(exc: RateLimited) -> tuple[str, int, dict[str, str]]:
-        body, status = render_error(429, RATE_LIMITED.format(wait=exc.wait))
-        return body, status, {"Retry-After": str(exc.wait)}
 
 
 def windows(name: str) -> list[Window]:

@@ -1,8 +1,9 @@
 """Authlib's Google client, plus the OpenID Connect checks Authlib leaves to the app.
 
-Authlib keeps the pending sign-in (state, nonce, PKCE verifier) in the session, runs the code
-exchange and verifies the ID token's signature and claims. This module adds what
-docs/security.md lists as the app's job: a pinned issuer, audience and algorithm, a required
+Authlib runs the code exchange and verifies the ID token's signature and claims; the pending
+sign-in (state, nonce, PKCE verifier) goes to its own sealed record (sessions/pending.py) through
+Authlib's framework integration. This module adds what docs/security.md lists as the app's job:
+a pinned issuer, audience and algorithm, a required
 ID token, discovery that cannot override our settings, userinfo `sub` matching, pending
 sign-ins that expire, a time budget on every call to the provider, refresh and revocation.
 """
@@ -29,10 +30,12 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from .errors import SignInError
-from .provider_http import ProviderSession
-from .sessions import PENDING_LIFETIME, Connect, PendingData, Token, save_pending, take_pending
-from .settings import GOOGLE_METADATA_URL
+from ..errors import SignInError
+from ..sessions.interface import PENDING_LIFETIME
+from ..sessions.pending import save_pending, take_pending
+from ..sessions.record import Connect, PendingData, Token
+from ..settings import GOOGLE_METADATA_URL
+from .http import ProviderSession
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def discovery_issuer(metadata_url: str) -> str:
 
 
 class PendingSignIns(FlaskIntegration):
-    """Authlib's state store, moved out of the session into sealed one-time records (sessions.py)."""
+    """Authlib's state store, moved out of the session into sealed one-time records (sessions/pending.py)."""
 
     def set_state_data(self, sess: Any, state: str, data: PendingData) -> None:
         save_pending(state, data)
@@ -84,7 +87,7 @@ class GoogleClient(FlaskOAuth2App):
     """The `google` client; one per app, reached through `current_app.extensions`."""
 
     OAUTH_APP_CONFIG = None
-    client_cls = ProviderSession  # every call runs under the request's deadline (provider_http.py)
+    client_cls = ProviderSession  # every call runs under the request's deadline (http.py)
     metadata_loaded_at = 0.0
     server_metadata: dict[str, Any]  # Authlib's BaseApp sets it; load_server_metadata replaces it
 
@@ -126,10 +129,10 @@ class GoogleClient(FlaskOAuth2App):
     def start(self, redirect_uri: str, next_url: str, connect: Connect | None = None, /, **params: str) -> str:
         """Create the authorization URL and remember this pending sign-in in the session.
 
-        Built here, not by Authlib's create_authorization_url: that builds an HTTP client it never
-        uses and draws its random strings a character at a time, which made an anonymous /login
-        cost three times the store write it needs (docs/benchmarks.md). Same parameters, our
-        security ones last so that `params` cannot replace them; the same data kept for /callback.
+        Built here, not by Authlib's create_authorization_url, which builds an HTTP client it never
+        uses and draws its random strings a character at a time: an anonymous /login would cost
+        several times the store write it needs. Same parameters, our security ones last so that
+        `params` cannot replace them; the same data kept for /callback.
         `connect` (an incremental authorization) adds its scopes to the sign-in's and is kept too.
         """
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -223,7 +226,7 @@ FRESH = ("state", "nonce", "code_challenge")  # drawn for each sign-in; never ta
 @functools.lru_cache(maxsize=64)
 def authorize_prefix(endpoint: str, fixed: tuple[tuple[str, str], ...]) -> str:
     """The authorization URL without its fresh values: the same for every sign-in of one redirect URI
-    and scope set, so encoded once per worker (it was the largest part of /login's own work)."""
+    and scope set, so encoded once per worker rather than on every /login."""
     url: str = add_params_to_uri(endpoint, list(fixed))
     return url
 

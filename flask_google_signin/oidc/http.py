@@ -17,12 +17,16 @@ from typing import Any
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import metrics
+from .. import metrics
+
+# Provider metadata keys -> the endpoint's name in metrics (once discovery is loaded)
+METADATA_ENDPOINTS = {"token_endpoint": "token", "userinfo_endpoint": "userinfo", "jwks_uri": "jwks",
+                      "revocation_endpoint": "revoke"}
 
 _connections: contextvars.ContextVar[list[socket.socket] | None] = contextvars.ContextVar(
     "provider_connections", default=None)
@@ -67,9 +71,11 @@ class ProviderSession(OAuth2Session):
     """
 
     deadline: float | None = None  # time.monotonic() value
+    endpoint: str | None = None  # the name metrics give its calls; None: told by the URL (endpoint_name)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, endpoint: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
         for adapter in self.adapters.values():
             if isinstance(adapter, HTTPAdapter):
                 adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
@@ -85,7 +91,7 @@ class ProviderSession(OAuth2Session):
         try:
             return self._under_deadline(method, url, withhold_token, auth, **kwargs)
         finally:
-            metrics.observe_provider_call(url, time.perf_counter() - started)
+            metrics.provider_call(self.endpoint or endpoint_name(url), time.perf_counter() - started)
 
     def _under_deadline(self, method: str, url: str, withhold_token: bool, auth: Any,
                         **kwargs: Any) -> requests.Response:
@@ -115,3 +121,19 @@ class ProviderSession(OAuth2Session):
         finally:
             watchdog.cancel()
             _connections.reset(reset)
+
+
+def endpoint_name(url: str) -> str:
+    """A fixed name for a provider URL: discovery, token, userinfo, jwks, revoke, risc, else other."""
+    if not has_app_context():
+        return "other"
+    config = current_app.config
+    url = url.partition("?")[0]
+    if url == config["GOOGLE_SERVER_METADATA_URL"]:
+        return "discovery"
+    client = current_app.extensions.get("google_signin_client")
+    metadata = getattr(client, "server_metadata", None) or {}
+    for key, name in METADATA_ENDPOINTS.items():
+        if metadata.get(key) == url:
+            return name
+    return "other"

@@ -1,4 +1,4 @@
-"""Each user's sessions: the per-user index, the "Your sessions" page, and ending sessions elsewhere.
+"""Each user's sessions: the per-user index, and ending sessions elsewhere.
 
 The index is keyed by an HMAC of the ID token's `sub` (its key derived from SECRET_KEY), so the
 store holds no claim in clear. One entry per live session: the session id (which names a record
@@ -24,16 +24,14 @@ from typing import Any, TypedDict, cast
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session
-from flask.typing import ResponseReturnValue
-from ua_parser import parse as parse_user_agent
+from flask import current_app, session
 
-from . import metrics
-from .sessions import SessionRecord, end_session, record_lifetime, session_interface, session_record
-from .store import Records, Sealer
+from .. import metrics
+from ..sessions.interface import current_id, record_lifetime, session_interface, session_record
+from ..sessions.record import SessionRecord
+from ..store import Vault
 
 log = logging.getLogger(__name__)
-bp = Blueprint("sessions", __name__, template_folder="templates")
 
 PREFIX_LENGTH = 16  # Google's `prefix` token identifier: the token's first 16 characters
 # end_user_sessions' causes -> metrics' `cause` label; any other cause is a security event's name (risc.py)
@@ -51,15 +49,15 @@ class Entry(TypedDict):
 
 
 class SessionIndex:
-    """The per-user index over a store, with its keys derived from SECRET_KEY."""
+    """The per-user index over the store, with its keys derived from SECRET_KEY."""
 
-    def __init__(self, records: Records, secret_key: str, space: str) -> None:
-        self.records = records
+    def __init__(self, vault: Vault, secret_key: str, space: str) -> None:
+        self.vault = vault
+        self.records = vault.records
         self.space = space
         material = HKDF(hashes.SHA256(), 64, hashlib.sha256(secret_key.encode()).digest(),
                         f"flask-google-signin index v1|{space}".encode()).derive(b"index")
         self.hmac_key, self.entry_key = material[:32], AESGCM(material[32:])
-        self.sealer = Sealer(secret_key, space)  # its seal/open; the key is entry_key, not a browser's
 
     def digest(self, value: str) -> str:
         mac = hmac.new(self.hmac_key, value.encode(), hashlib.sha256).digest()
@@ -76,16 +74,15 @@ class SessionIndex:
                 f"rt:{self.space}:{self.digest('hash|' + hashed)}"]
 
     def put(self, key: str, session_id: str, entry: Entry) -> None:
-        blob = self.sealer.seal(self.entry_key, cast("dict[str, Any]", entry), session_id)
-        self.records.index_set(key, session_id, blob, entry["expires_at"])
+        self.vault.index_set(key, session_id, self.entry_key, cast("dict[str, Any]", entry), entry["expires_at"])
 
     def entries(self, key: str) -> dict[str, Entry]:
         """The user's live sessions (`key`: user_key(sub)); entries whose session expired or was deleted drop out."""
         now = time.time()
         live: dict[str, Entry] = {}
         dead: list[str] = []
-        for session_id, blob in self.records.index_get(key).items():
-            entry = cast("Entry | None", self.sealer.open(self.entry_key, blob, session_id))
+        for session_id, opened in self.vault.index_get(key, self.entry_key).items():
+            entry = cast("Entry | None", opened)
             alive = entry is not None and entry["expires_at"] > now
             if entry is not None and alive and self.records.get(record_key(session_id)) is not None:
                 live[session_id] = entry
@@ -96,8 +93,7 @@ class SessionIndex:
 
     def entry(self, key: str, session_id: str) -> Entry | None:
         """One session's entry, without checking the others (the once-a-minute touch)."""
-        blob = self.records.index_get(key).get(session_id)
-        return None if blob is None else cast("Entry | None", self.sealer.open(self.entry_key, blob, session_id))
+        return cast("Entry | None", self.vault.index_entry(key, session_id, self.entry_key))
 
     def remove(self, key: str, *session_ids: str) -> None:
         self.records.index_remove(key, *session_ids)
@@ -107,22 +103,13 @@ def index() -> SessionIndex:
     return cast(SessionIndex, current_app.extensions["google_signin_index"])
 
 
+def handle(session_id: str) -> str:
+    """What a form names a session by: an HMAC, so a page never shows another session's id."""
+    return index().digest("handle|" + session_id)[:22]
+
+
 def record_key(session_id: str) -> str:
-    return session_interface().key_prefix + session_id
-
-
-def current_id() -> str:
-    return cast(str, session.sid).partition(".")[0]  # type: ignore[attr-defined]
-
-
-def describe_browser(user_agent: str) -> str:
-    """"Firefox 133 on Ubuntu", from a maintained parser (ua-parser), not a home-made table."""
-    parsed = parse_user_agent(user_agent[:512])
-    browser = parsed.user_agent.family if parsed.user_agent else "Unknown browser"
-    if parsed.user_agent and parsed.user_agent.major:
-        browser = f"{browser} {parsed.user_agent.major}"
-    system = parsed.os.family if parsed.os else "an unknown system"
-    return f"{browser} on {system}"
+    return str(session_interface().key_prefix) + session_id
 
 
 # --------------------------------------------------------------------------- kept in step with sessions
@@ -226,70 +213,3 @@ def drop_refresh_token(identifier: str, alg: str) -> int:
     log.info("refresh token marked revoked: the session drops it on its next use",
              extra={"event": "token_revoked", "reason": f"token-revoked ({alg})"})
     return 1
-
-
-# --------------------------------------------------------------------------- the page
-
-
-@bp.app_template_filter("google_signin_time")
-def minute(timestamp: int) -> str:
-    """The minute is enough: "2026-12-01 18:40 UTC"."""
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
-
-
-def handle(session_id: str) -> str:
-    """What a form names a session by: an HMAC, so the page never shows another session's id."""
-    return index().digest("handle|" + session_id)[:22]
-
-
-@bp.get("/sessions")
-def sessions_page() -> ResponseReturnValue:
-    user = g.get("user")
-    if not user:
-        return redirect(f"{request.script_root}/login?next=/sessions")
-    current = current_id()
-    entries = sorted(index().entries(index().user_key(user["sub"])).items(),
-                     key=lambda item: (item[0] != current, -item[1]["last_active"]))
-    rows = [{"handle": handle(sid), "current": sid == current, **entry} for sid, entry in entries]
-    return render_template("google_signin/sessions.html", rows=rows)
-
-
-def signed_in_user() -> Any:
-    """The forms below act for a signed-in user only (CSRFProtect has already checked the token)."""
-    user = g.get("user")
-    if not user:
-        abort(403)
-    return user
-
-
-@bp.post("/sessions/end")
-def end_one() -> ResponseReturnValue:
-    user = signed_in_user()
-    wanted, key = request.form.get("session", ""), index().user_key(user["sub"])
-    for session_id in index().entries(key):
-        if hmac.compare_digest(handle(session_id), wanted) and session_id != current_id():
-            end_indexed_session(user["sub"], key, session_id, "signed out elsewhere")
-    return redirect(f"{request.script_root}/sessions", code=303)
-
-
-@bp.post("/sessions/others")
-def end_others() -> ResponseReturnValue:
-    user = signed_in_user()
-    end_user_sessions(user["sub"], "signed out elsewhere", keep_sid=current_id())
-    return redirect(f"{request.script_root}/sessions", code=303)
-
-
-@bp.post("/sessions/all")
-def end_all() -> ResponseReturnValue:
-    """Every session, this one included; the grant at Google too (it covers every device)."""
-    from .errors import SIGNED_OUT_EVERYWHERE
-    from .views import revoke_at_google
-
-    user = signed_in_user()
-    revoke_at_google(user["sub"])
-    end_user_sessions(user["sub"], "signed out everywhere", keep_sid=current_id())
-    index().remove(index().user_key(user["sub"]), current_id())
-    log.info("session ended", extra={"event": "session_ended", "reason": "signed out everywhere", "sub": user["sub"]})
-    end_session(SIGNED_OUT_EVERYWHERE)
-    metrics.session_ended("everywhere")
-    return redirect(request.script_root + "/", code=303)

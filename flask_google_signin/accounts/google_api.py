@@ -1,7 +1,8 @@
-"""Google APIs on the signed-in user's behalf: an authorized GET, and a token refresh done once per session.
+"""Google access on the signed-in user's behalf: what was granted, an authorized GET, a token refresh
+done once per session, revocation.
 
 `authorized_get(url, params)` calls a Google API with the session's access token, under the same
-hard deadline as every provider call (PROVIDER_TIMEOUT, provider_http.py). A 401 gets one refresh
+hard deadline as every provider call (PROVIDER_TIMEOUT, oidc/http.py). A 401 gets one refresh
 and one retry. Whatever goes wrong comes back as `GoogleAPIError`, with a sentence for the page
 (errors.API_MESSAGES), never as an error page: the user is still signed in.
 
@@ -14,26 +15,57 @@ which every request of the session can open. A holder that crashed blocks only u
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from authlib.integrations.flask_client import OAuthError
-from flask import current_app, g, session
+from flask import current_app, g
 
-from . import accounts, metrics
-from .errors import GoogleAPIError, SignInError, StoreUnavailable
-from .oidc import google, provider_errors
-from .provider_http import ProviderSession
-from .sessions import Token, drop_google_access, session_interface, session_record
+from .. import metrics
+from ..errors import GoogleAPIError, SignInError, StoreUnavailable
+from ..oidc.client import google, provider_errors
+from ..oidc.http import ProviderSession
+from ..sessions.interface import current_id, drop_google_access, sealed_session, session_interface, session_record
+from ..sessions.record import Token
+from . import index as accounts
 
 log = logging.getLogger(__name__)
 
 REFUSED = ("invalid_grant", "invalid_client", "unauthorized_client")  # the grant is gone: drop the tokens
 LOCK_POLL = 0.05  # seconds between looks at the store while another request refreshes
+REFRESH_MARGIN = 60  # refresh an access token that expires within a minute
+
+
+@dataclass(frozen=True)
+class GoogleAccess:
+    """The signed-in session's access to the user's Google account, as the token response gave it."""
+
+    scopes: frozenset[str]  # granted, as Google listed them (granular consent: maybe fewer than asked)
+    declined_scopes: frozenset[str]  # asked for by the last connect_scopes and not granted
+    expires_at: int | None  # the access token's expiry, Unix time
+    has_refresh_token: bool
+    ended: str | None  # why access ended ("disconnected", "invalid_grant", "token_revoked", "expired", ...)
+    active: bool  # the session holds Google tokens
+
+
+def google_access() -> GoogleAccess:
+    """What the signed-in session may do at Google; for a visitor, nothing (`active` is False)."""
+    record = session_record()
+    token = record.get("token")
+    return GoogleAccess(
+        scopes=frozenset(token.get("scope", "").split()) if token else frozenset(),
+        declined_scopes=frozenset(record.get("declined_scopes", [])),
+        expires_at=token.get("expires_at") if token else None,
+        has_refresh_token=bool(token and token.get("refresh_token")),
+        ended=None if token else record.get("google_access_ended"),
+        active=token is not None,
+    )
 
 
 def granted_scopes() -> set[str]:
@@ -83,7 +115,7 @@ def _get(url: str, params: Mapping[str, str] | None, token: Token) -> requests.R
     """One bearer GET under the request's deadline; no redirects (the token is for Google only)."""
     headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"}
     try:
-        with ProviderSession() as http:
+        with ProviderSession(endpoint="google_api") as http:
             response: requests.Response = http.request("GET", url, params=params, headers=headers,
                                                        withhold_token=True, allow_redirects=False)
             return response
@@ -109,8 +141,8 @@ def refresh_token(stale: Token) -> Token | None:
     Raises GoogleAPIError when Google could not be asked: the tokens stay, a later request tries again.
     """
     interface = session_interface()
-    records = interface.records
-    lock = f"refresh-lock:{interface.key_prefix}{accounts.current_id()}"
+    records = interface.vault.records
+    lock = f"refresh-lock:{interface.key_prefix}{current_id()}"
     lease = lock_lease()
     give_up = time.monotonic() + lease + 1
     try:
@@ -131,7 +163,7 @@ def refresh_token(stale: Token) -> Token | None:
 def _taken_from_store(stale: Token) -> bool:
     """Did another request of this session refresh (or drop) the token since `stale`? Then this
     request takes its result, and makes no token call of its own."""
-    stored = session_interface().stored(session)
+    stored = session_interface().stored_record(sealed_session())
     token = stored.get("token") if stored is not None else None
     if token is not None and token["access_token"] == stale["access_token"]:
         return False
@@ -148,7 +180,7 @@ def _refresh_holding_lock(stale: Token) -> Token | None:
         return session_record().get("token")
     sub = g.user["sub"] if g.get("user") else None
     if sub and not accounts.tokens_still_valid(sub):  # a security event revoked it: dropped, never used
-        session_interface().write_now(session)
+        session_interface().write_now(sealed_session())
         return None
     try:
         with provider_errors():
@@ -161,7 +193,7 @@ def _refresh_holding_lock(stale: Token) -> Token | None:
                 log.warning("token refresh refused: Google tokens dropped, still signed in", extra=extra)
                 metrics.token_refresh("refused")
                 drop_google_access(exc.error)
-                session_interface().write_now(session)
+                session_interface().write_now(sealed_session())
                 return None
     except SignInError as exc:  # provider down or slow: keep the tokens
         log.warning("token refresh failed", extra={"event": "refresh_failed", "reason": exc.reason, "sub": sub})
@@ -169,6 +201,46 @@ def _refresh_holding_lock(stale: Token) -> Token | None:
         raise GoogleAPIError("timeout" if "Timeout" in exc.reason else "unavailable") from None
     session_record()["token"] = fresh
     metrics.token_refresh("success")
-    session_interface().write_now(session)
+    session_interface().write_now(sealed_session())
     log.info("token refreshed", extra={"event": "token_refreshed", "sub": sub})
     return fresh
+
+
+def refresh_google_access() -> None:
+    """Keep the access token fresh before a page uses it: renewed when it expires within a minute,
+    once per session however many requests ask (refresh_token).
+
+    A refused refresh (the grant is gone) drops the Google tokens and keeps the user signed in; the
+    pages then offer to renew access. A provider that is down leaves the tokens for the next page view.
+    """
+    token = session_record().get("token")
+    expires_at = token.get("expires_at") if token else None
+    if not token or not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
+        return
+    with contextlib.suppress(GoogleAPIError):  # logged where it happened
+        refresh_token(token)
+
+
+def revoke_at_google(sub: str) -> None:
+    """RFC 7009, best effort: the session's refresh token (else access token) is revoked at Google,
+    which ends the user's grant to this site on every device."""
+    token = session_record().get("token")
+    if not token or not accounts.tokens_still_valid(sub):
+        return
+    try:
+        with provider_errors():
+            google().revoke(token)
+    except SignInError as exc:
+        log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
+
+
+def disconnect_google() -> None:
+    """Revoke this site's access at Google and drop the session's tokens; the user stays signed in.
+
+    Google's revocation ends the whole grant (the sign-in scopes too, on every device of the user),
+    not only the scopes a connect added: say so where the button is.
+    """
+    sub = g.user["sub"]
+    revoke_at_google(sub)
+    drop_google_access("disconnected")
+    log.info("Google access disconnected", extra={"event": "google_disconnected", "sub": sub})

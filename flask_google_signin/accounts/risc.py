@@ -1,4 +1,6 @@
-"""Cross-Account Protection (RISC): Google's security events about our users, received at POST /risc.
+"""Cross-Account Protection (RISC): checking Google's security events about our users and applying them.
+
+The receiver, POST /risc, is web/risc.py.
 
 Google pushes each event as a security event token (SET, RFC 8417): a JWT signed with RS256 by a
 key from the `jwks_uri` of its RISC configuration document, posted with the content type
@@ -6,7 +8,7 @@ key from the `jwks_uri` of its RISC configuration document, posted with the cont
 - 202, empty, once the token is valid and its events are applied (or it was already received);
 - 400 with RFC 8935's JSON error body (`err`, `description`) when it is not; nothing changes;
 - 503 when Google's configuration or keys, or the session store, cannot be reached, so that Google
-  delivers it again; 429 beyond RISC_RATE_LIMIT (limits.py).
+  delivers it again; 429 beyond RISC_RATE_LIMIT (sessions/limits.py).
 
 What each event does (Google's "How to respond"):
 - sessions-revoked, tokens-revoked, account-disabled, account-credential-change-required: every
@@ -15,12 +17,11 @@ What each event does (Google's "How to respond"):
   (accounts.drop_refresh_token);
 - account-enabled, verification, and event types we do not know: logged only.
 A token's `jti` is remembered for JTI_LIFETIME, so an event Google delivers twice acts once.
-`flask risc register` (risc_cli.py) asks Google for exactly EVENT_TYPES.
+`flask risc register` (web/cli.py) asks Google for exactly EVENT_TYPES.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import current_app
 from joserfc import jwt
 from joserfc.errors import (
     DecodeError,
@@ -42,17 +43,11 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from . import accounts, limits, metrics
-from .errors import RateLimited, StoreUnavailable
-from .oidc import ALGORITHMS, METADATA_TTL
-from .provider_http import ProviderSession
-from .risc_cli import cli  # `flask risc ...`, which extension.py adds to the app
-from .sessions import session_interface
-from .store import digest, namespace
+from .. import metrics
+from ..oidc.client import ALGORITHMS, METADATA_TTL
+from ..oidc.http import ProviderSession
+from . import index as accounts
 
-__all__ = ["EVENT_TYPES", "bp", "cli", "receive"]
-
-bp = Blueprint("risc", __name__)
 log = logging.getLogger(__name__)
 
 RISC = "https://schemas.openid.net/secevent/risc/event-type/"
@@ -143,7 +138,7 @@ def transmitter() -> Transmitter:
 def fetch_json(url: str) -> Any:
     """GET a JSON document through ProviderSession: the request's PROVIDER_TIMEOUT deadline applies."""
     try:
-        with ProviderSession() as client:
+        with ProviderSession(endpoint="risc") as client:
             response = client.request("GET", url, withhold_token=True)
             response.raise_for_status()
             return response.json()
@@ -152,22 +147,6 @@ def fetch_json(url: str) -> Any:
 
 
 # --------------------------------------------------------------------------- the token
-
-
-def read_token() -> str:
-    """The request body as a compact JWS (three dot-separated parts); anything else is refused."""
-    if request.mimetype != CONTENT_TYPE:
-        raise Refused("invalid_request", f"the Content-Type must be {CONTENT_TYPE} (RFC 8935 2.1)")
-    body = request.stream.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise Refused("invalid_request", "the body is too large for a security event token")
-    try:
-        raw = body.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise Refused("invalid_request", "the body is not a JWT") from None
-    if raw.count(".") != 2:
-        raise Refused("invalid_request", "the body is not a signed JWT (compact JWS)")
-    return raw
 
 
 def verify(raw: str, sender: Transmitter) -> dict[str, Any]:
@@ -266,67 +245,3 @@ def apply(item: Event, jti: str) -> None:
     else:
         log.info("security event %s%s: logged only; jti %s", item.name, detail, jti, extra=extra)
     metrics.security_event(item.name if item.uri in EVENT_TYPES else "other")  # a sender's own types: one label
-
-
-# --------------------------------------------------------------------------- the endpoint
-
-
-@bp.post("/risc")
-def receive() -> Response:
-    """RFC 8935 push delivery: 202 accepted, 400 refused (nothing changed), 503 try again later,
-    429 beyond RISC_RATE_LIMIT (counted before any work)."""
-    records = session_interface().records
-    try:
-        wait = records.count(limits.windows("risc"))
-    except records.store_errors:
-        wait = 0  # not counted; the delivery meets the same store below and gets its 503 there
-    if wait:
-        raise limits.refuse(wait)
-    try:
-        raw = read_token()
-        sender = transmitter()
-        sender.load()
-        jti, events = check(verify(raw, sender), sender)
-    except Refused as exc:
-        log.warning("security event token refused", extra={"event": "risc_refused",
-                                                           "reason": f"{exc.err}: {exc.description}"})
-        return answer(400, {"err": exc.err, "description": exc.description})
-    except TransmitterUnavailable as exc:
-        log.warning("security event not checked: %s", exc, extra={"event": "risc_unavailable",
-                                                                   "reason": "transmitter unavailable"})
-        return answer(503, {"description": "Google's RISC configuration or keys could not be fetched"})
-    unavailable: tuple[type[Exception], ...] = (*records.store_errors, StoreUnavailable)
-    key = f"risc-jti:{namespace(current_app.config['GOOGLE_CLIENT_ID'])}:{digest(jti)}"
-    try:
-        if not records.put(key, b"1", JTI_LIFETIME, exists=False):  # atomic: one delivery of a jti acts
-            log.info("security event token already received; jti %s", jti,
-                     extra={"event": "risc_duplicate", "reason": ",".join(e.name for e in events), "jti": jti})
-            return answer(202)
-        try:
-            for item in events:
-                apply(item, jti)
-        except Exception:  # not (fully) applied: forget the jti, so Google's redelivery applies it
-            with contextlib.suppress(*records.store_errors):
-                records.delete(key)
-            raise
-    except unavailable as exc:
-        log.warning("security event not applied: session store unavailable", extra={
-            "event": "risc_unavailable", "reason": type(exc).__name__, "jti": jti})
-        return answer(503, {"description": "the session store is not answering"})
-    return answer(202)
-
-
-@bp.errorhandler(RateLimited)
-def too_many(exc: RateLimited) -> Response:
-    """Beyond RISC_RATE_LIMIT (limits.py): 429 in JSON, not the sign-in error page."""
-    return answer(429, {"description": "too many requests"}, retry_after=exc.wait)
-
-
-def answer(status: int, body: dict[str, str] | None = None, retry_after: int | None = None) -> Response:
-    """A JSON body (RFC 8935 2.3) or none (2.2: a 202 is empty)."""
-    response = jsonify(body) if body is not None else current_app.response_class()
-    response.status_code = status
-    if retry_after or status == 503:
-        response.headers["Retry-After"] = str(retry_after or RETRY_AFTER)
-    return response
-

@@ -1,14 +1,13 @@
-"""The sign-in story: /login starts it, /callback finishes it, POST /logout ends it."""
+"""The sign-in story: /login starts it, /callback finishes it, POST /logout ends it; and
+`connect_scopes`, which asks Google for more access through the same /callback."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
@@ -16,34 +15,22 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import accounts, google_api, metrics
-from .errors import (
-    SIGN_OUT_CROSS_SITE,
-    SIGN_OUT_FORM_EXPIRED,
-    SIGNED_OUT,
-    GoogleAPIError,
-    SignInError,
-    StoreUnavailable,
-)
-from .oidc import google, keep_token, provider_errors
-from .sessions import Connect, SessionRecord, User, drop_google_access, end_session, session_interface, session_record
-from .signals import signed_in, signed_out
+from .. import metrics
+from ..accounts import index as accounts
+from ..accounts.devices import describe_browser
+from ..accounts.google_api import revoke_at_google
+from ..errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
+from ..oidc.client import google, keep_token, provider_errors
+from ..sessions.interface import current_id, end_session, sealed_session, session_interface, session_record
+from ..sessions.record import Connect, SessionRecord, User
+from ..signals import signed_in, signed_out
+from .pages import safe_next
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
 
 PROVIDER_ERRORS = {"access_denied": "access_denied", "temporarily_unavailable": "provider_busy",
                    "server_error": "provider_failed"}
-
-
-def safe_next(value: str | None) -> str:
-    """RFC 9700 4.11: only a local path; no scheme, no host, no backslash, no control character."""
-    if not value or not value.startswith("/") or value.startswith("//"):
-        return "/"
-    if any(not 33 <= ord(c) < 127 or c == "\\" for c in value):
-        return "/"
-    parts = urlsplit(value)
-    return "/" if parts.scheme or parts.netloc else value
 
 
 def redirect_uri() -> str:
@@ -164,11 +151,11 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
                   "email_verified": claim("email_verified"), "picture": claim("picture"), "hd": claims.get("hd")}
     record: SessionRecord = {"user": user, "userinfo": userinfo, "token": keep_token(token), "signed_in_at": now,
                              "last_seen": now}
-    record["browser"] = accounts.describe_browser(request.headers.get("User-Agent", ""))
+    record["browser"] = describe_browser(request.headers.get("User-Agent", ""))
     session.update(record)
-    session_interface().regenerate(session)
+    session_interface().regenerate(sealed_session())
     generate_csrf()  # the sign-out form's token, stored now rather than by a second write on the next page
-    session_interface().write_now(session)  # stored before "signed in" is logged
+    session_interface().write_now(sealed_session())  # stored before "signed in" is logged
     accounts.on_sign_in(user["sub"])
 
 
@@ -201,25 +188,12 @@ def logout() -> BaseResponse:
         sub = g.user["sub"]
         if not accounts.other_live_sessions(sub):  # the grant covers every device: revoke it with the last
             revoke_at_google(sub)
-        accounts.on_sign_out(sub, accounts.current_id())
+        accounts.on_sign_out(sub, current_id())
         log.info("signed out", extra={"event": "sign_out", "sub": sub})
         signed_out.send(_app(), user=g.user)
         end_session(SIGNED_OUT)
         metrics.session_ended("sign_out")
     return redirect(request.script_root + "/", code=303)  # the host's home page, whatever it is called
-
-
-def revoke_at_google(sub: str) -> None:
-    """RFC 7009, best effort: the session's refresh token (else access token) is revoked at Google,
-    which ends the user's grant to this site on every device."""
-    token = session_record().get("token")
-    if not token or not accounts.tokens_still_valid(sub):
-        return
-    try:
-        with provider_errors():
-            google().revoke(token)
-    except SignInError as exc:
-        log.warning("token revocation failed", extra={"event": "revoke_failed", "reason": exc.reason})
 
 
 def same_origin() -> bool:
@@ -229,23 +203,6 @@ def same_origin() -> bool:
         return site in ("same-origin", "none")
     origin = request.headers.get("Origin")
     return origin in (None, "null") or origin == request.host_url.rstrip("/")
-
-
-REFRESH_MARGIN = 60  # refresh an access token that expires within a minute
-
-
-def refresh_if_needed() -> None:
-    """Keep the access token fresh, once per session however many requests ask (google_api.refresh_token).
-
-    A refused refresh (the grant is gone) drops the Google tokens and keeps the user signed in; the
-    pages then offer to renew access. A provider that is down leaves the tokens for the next page view.
-    """
-    token = session_record().get("token")
-    expires_at = token.get("expires_at") if token else None
-    if not token or not token.get("refresh_token") or not expires_at or expires_at - time.time() > REFRESH_MARGIN:
-        return
-    with contextlib.suppress(GoogleAPIError):  # logged where it happened
-        google_api.refresh_token(token)
 
 
 # --------------------------------------------------------------------------- more Google access
@@ -259,12 +216,11 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
     `login_hint` (the signed-in account), and state, nonce and PKCE as a sign-in does. It comes back
     through /callback, which puts the new token in the session only if its ID token passes every
     check and names the same user. What was granted is the token response's `scope` (granular
-    consent: the user may untick scopes); `google_api.granted_scopes()` reads it. Anonymous visitors
-    sign in first, then come back here. `purpose` names it in the logs::
+    consent: the user may untick scopes); `granted_scopes()` reads it. Anonymous visitors
+    sign in first, then come back here. `purpose` names it in the logs; `next_url` is where the
+    browser lands afterwards, a local path. A host's view returns it::
 
-        @app.get("/connect/calendar")
-        def connect_calendar():
-            return connect_scopes("calendar", ["https://www.googleapis.com/auth/calendar.readonly"], "/calendar")
+        return connect_scopes("drive", ["https://www.googleapis.com/auth/drive.file"], url_for("files"))
     """
     if not g.user:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -308,15 +264,3 @@ def connect_declined(connect: Connect, next_url: str) -> BaseResponse:
     log.info("Google access not granted", extra={"event": "google_connect_declined", "reason": connect["purpose"],
                                                  "sub": connect["sub"]})
     return redirect(next_url)
-
-
-def disconnect_google() -> None:
-    """Revoke this site's access at Google and drop the session's tokens; the user stays signed in.
-
-    Google's revocation ends the whole grant (the sign-in scopes too, on every device of the user),
-    not only the scopes a connect added: say so where the button is.
-    """
-    sub = g.user["sub"]
-    revoke_at_google(sub)
-    drop_google_access("disconnected")
-    log.info("Google access disconnected", extra={"event": "google_disconnected", "sub": sub})

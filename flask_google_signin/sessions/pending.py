@@ -1,0 +1,95 @@
+"""Pending sign-ins: what /callback needs from /login, each in its own sealed one-time record.
+
+Not in the session: each has its own record and its own cookie, so two tabs that start signing
+in at the same moment both finish, and an anonymous /login writes one small record that the
+PENDING_SIGNINS_MAX cap bounds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+from flask import Response, after_this_request, current_app, request
+
+from ..errors import SignInError, StoreUnavailable
+from ..store import FULL, digest, new_secret
+from . import limits
+from .interface import PENDING_LIFETIME, session_interface
+from .record import PendingData, PendingSignIn
+
+MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest dropped first
+
+
+def pending_cookie(state: str) -> str:
+    """One cookie per pending sign-in, named after its state: parallel sign-ins do not collide."""
+    return f"{current_app.config['SESSION_COOKIE_NAME']}_signin_{state[:12]}"
+
+
+def _pending_cookies() -> list[tuple[int, str, str]]:
+    """This browser's pending sign-ins as (issued, cookie name, secret), oldest first."""
+    prefix = f"{current_app.config['SESSION_COOKIE_NAME']}_signin_"
+    found: list[tuple[int, str, str]] = []
+    for name, value in request.cookies.items():
+        issued, _, secret = value.partition(".")
+        if name.startswith(prefix) and issued.isdigit() and secret:
+            found.append((int(issued), name, secret))
+    return sorted(found)
+
+
+def _set_cookie(name: str, value: str, max_age: int) -> None:
+    config = current_app.config
+
+    @after_this_request
+    def set_it(response: Response) -> Response:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, secure=config["SESSION_COOKIE_SECURE"],
+                            samesite="Lax", path="/")
+        return response
+
+
+def save_pending(state: str, data: PendingData) -> None:
+    """Keep what /callback needs (nonce, PKCE verifier, redirect URI, next), sealed by a cookie secret.
+
+    Beyond LOGIN_RATE_LIMIT for this address: 429 (limits.py). Past PENDING_SIGNINS_MAX pending
+    records in the whole store: 503. Either way nothing is written, and the browser's other pending
+    sign-ins stay as they were.
+    """
+    vault = session_interface().vault
+    records = vault.records
+    secret = new_secret()
+    key = records.pending_key(digest(secret))
+    pending: PendingSignIn = {"state": state, "data": data}
+    try:
+        outcome = vault.add_pending(key, vault.opener(secret), pending, PENDING_LIFETIME,
+                                    current_app.config["PENDING_SIGNINS_MAX"], limits.windows("login"))
+    except vault.store_errors as exc:
+        raise StoreUnavailable(type(exc).__name__) from None
+    if outcome > 0:
+        raise limits.refuse(outcome)
+    if outcome == FULL:
+        raise SignInError("too_many_pending", "pending sign-in cap reached")
+    for _, name, older in _pending_cookies()[: -MAX_PENDING + 1 or None]:  # keep the newest few
+        records.take_pending(records.pending_key(digest(older)))
+        _set_cookie(name, "", 0)
+    _set_cookie(pending_cookie(state), f"{int(time.time())}.{secret}", PENDING_LIFETIME)
+
+
+def take_pending(state: str | None) -> PendingData | None:
+    """The pending sign-in this browser started with `state`, once: it is deleted as it is read."""
+    if not state:
+        return None
+    name = pending_cookie(state)
+    _, _, secret = request.cookies.get(name, "").partition(".")
+    if not secret:
+        return None
+    _set_cookie(name, "", 0)  # spent, whatever happens next
+    vault = session_interface().vault
+    key = vault.records.pending_key(digest(secret))
+    try:
+        opened = vault.take_pending(key, vault.opener(secret))
+    except vault.store_errors as exc:
+        raise StoreUnavailable(type(exc).__name__) from None
+    entry = cast("PendingSignIn | None", opened)  # sealed (authenticated) by save_pending: what it wrote
+    if not entry or entry.get("state") != state:
+        return None
+    return entry["data"]

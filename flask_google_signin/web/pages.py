@@ -1,0 +1,64 @@
+"""The extension's error page, and the handlers that answer its exceptions with it."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Flask, g, render_template, request
+
+from ..errors import CODE_TITLES, RATE_LIMITED, STORE_UNAVAILABLE, TITLES, RateLimited, SignInError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def safe_next(value: str | None) -> str:
+    """RFC 9700 4.11: only a local path; no scheme, no host, no backslash, no control character."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if any(not 33 <= ord(c) < 127 or c == "\\" for c in value):
+        return "/"
+    parts = urlsplit(value)
+    return "/" if parts.scheme or parts.netloc else value
+
+
+def retry_next() -> str:
+    """Where "Try again" should land after signing in: the pending sign-in's `next` (set by the
+    callback), else this request's `next`, checked like /login checks it (a local path only)."""
+    return safe_next(g.get("signin_next") or request.args.get("next"))
+
+
+def error_page(status: int, message: str, *, retry: bool = False, title: str | None = None) -> tuple[str, int]:
+    """The error page (`google_signin/error.html`), with the request id in small print."""
+    html = render_template("google_signin/error.html", status=status, title=title or TITLES.get(status, "Error"),
+                           message=message, retry=retry, retry_next=retry_next() if retry else "/",
+                           request_id=g.get("request_id"))
+    return html, status
+
+
+def register_error_handlers(app: Flask, store_errors: tuple[type[Exception], ...]) -> None:
+    """The extension's own failures as pages; a host may register its own handlers afterwards."""
+
+    @app.errorhandler(SignInError)
+    def sign_in_error(exc: SignInError) -> tuple[str, int]:
+        return error_page(exc.status, exc.message, retry=True, title=CODE_TITLES.get(exc.code))
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> tuple[str, int]:
+        return error_page(503, STORE_UNAVAILABLE, retry=True)
+
+    @app.errorhandler(RateLimited)
+    def too_many_sign_ins(exc: RateLimited) -> tuple[str, int, dict[str, str]]:
+        body, status = error_page(429, RATE_LIMITED.format(wait=exc.wait))
+        return body, status, {"Retry-After": str(exc.wait)}
+
+    def store_error(exc: Exception) -> tuple[str, int]:
+        """A store failure that no store call turned into StoreUnavailable, such as a write to the
+        per-user index right after the session's own: on a Redis Cluster the two keys live on
+        different nodes, and one may be down. The same 503, never a 500."""
+        log.warning("session store unavailable: %s", type(exc).__name__)
+        return error_page(503, STORE_UNAVAILABLE, retry=True)
+
+    for error in store_errors:
+        if error is not OSError:  # the file store's: an OSError elsewhere is not the store's
+            app.register_error_handler(error, store_error)
