@@ -45,6 +45,14 @@ def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+def package_version() -> str:
+    """The version's one source (pyproject.toml: dynamic, from `flask_google_signin.__version__`)."""
+    tree = ast.parse((ROOT / PACKAGE / "__init__.py").read_text())
+    (value,) = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                and [getattr(target, "id", None) for target in node.targets] == ["__version__"]]
+    return value
+
+
 def group(project: dict, name: str, seen: tuple[str, ...] = ()) -> list[str]:
     """A PEP 735 dependency group, `{include-group = ...}` expanded."""
     assert name not in seen, f"dependency group {name} includes itself: {' -> '.join((*seen, name))}"
@@ -315,10 +323,13 @@ def test_image_installs_the_hashed_lock_then_the_project_without_deps():
 
 
 def test_docker_context_holds_what_builds_the_package():
-    """pip builds the extension from exactly pyproject.toml and flask_google_signin/ (the wheel test too)."""
+    """pip builds the extension from exactly pyproject.toml, README.md, LICENSE and flask_google_signin/ (the
+    wheel test too)."""
     from .test_docker import dockerignore, ignored
 
     patterns = dockerignore()
+    for path in ("README.md", "LICENSE"):  # the metadata names them (readme, license-files)
+        assert not ignored(path, patterns), f"{path} is left out of the Docker build context"
     for path in ("pyproject.toml", f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed",
                  f"{PACKAGE}/templates/google_signin/error.html", "requirements.txt", "requirements-local.txt"):
         assert not ignored(path, patterns), f"{path} is left out of the Docker build context"
@@ -417,15 +428,16 @@ def test_each_check_catches_its_broken_rule(case):
 
 @pytest.mark.slow
 def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
-    """`pip wheel` from what the image copies (pyproject.toml, flask_google_signin/), offline; then the wheel
-    in a new venv, imported from outside the repository."""
+    """`pip wheel` from what the image copies (pyproject.toml, README.md, LICENSE, flask_google_signin/), offline;
+    then the wheel in a new venv, imported from outside the repository."""
     require(importlib.util.find_spec("setuptools") is not None, "setuptools in the test venv (requirements-dev.txt)")
     project = pyproject()
     backend = Requirement(project["build-system"]["requires"][0])
     assert backend.specifier.contains(importlib.metadata.version("setuptools")), "the dev venv's setuptools is too old"
     src = tmp_path / "src"
     src.mkdir()
-    (src / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        (src / name).write_text((ROOT / name).read_text())
     on_disk = set()
     for path in sorted((ROOT / PACKAGE).rglob("*")):
         relative = path.relative_to(ROOT)
@@ -440,11 +452,12 @@ def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
                            cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=180)
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = (tmp_path / "dist").glob("*.whl")
-    assert wheel.name.startswith("flask_google_signin-" + project["project"]["version"])
+    assert wheel.name.startswith(f"flask_google_signin-{package_version()}-")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(archive.read(metadata_name).decode())
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "the wheel lacks the LICENSE"
     packaged = {n for n in names if n.startswith(f"{PACKAGE}/")}
     assert {f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed"} <= packaged
     assert any(n.startswith(f"{PACKAGE}/templates/google_signin/") and n.endswith(".html") for n in packaged)
@@ -454,7 +467,12 @@ def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
     def ranges(texts: list[str]) -> set[tuple[str, str, str]]:
         return {(canonicalize_name(r.name), str(r.specifier), str(r.marker)) for r in map(Requirement, texts)}
 
-    assert ranges(metadata.get_all("Requires-Dist") or []) == ranges(project["project"]["dependencies"])
+    optional = project["project"].get("optional-dependencies", {})
+    expected = project["project"]["dependencies"] + [f'{text}; extra == "{extra}"'
+                                                     for extra, texts in optional.items() for text in texts]
+    assert ranges(metadata.get_all("Requires-Dist") or []) == ranges(expected)
+    assert set(metadata.get_all("Provides-Extra") or []) == set(optional)
+    assert metadata["License-Expression"] == project["project"]["license"]
 
     fresh = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(fresh)
