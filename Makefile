@@ -54,10 +54,11 @@ bench: $(VENV)/.dev-deps
 
 ## Re-resolve the three locks from pyproject.toml's ranges, pinned and hashed, for CPython $(LOCK_PYTHON) on
 ## Linux. Pins that still fit stay as they are; `make lock LOCK_FLAGS=--upgrade` takes the newest.
+## The reference app and the tests use every extra (redis, metrics, sessions-page): the deploy and dev locks hold all three.
 lock: $(VENV)/.dev-deps
-	$(COMPILE) pyproject.toml --group app -o requirements.txt
+	$(COMPILE) pyproject.toml --all-extras --group app -o requirements.txt
 	$(COMPILE) --group local -c requirements.txt -o requirements-local.txt
-	$(COMPILE) pyproject.toml --group dev -c requirements.txt -c requirements-local.txt -o requirements-dev.txt
+	$(COMPILE) pyproject.toml --all-extras --group dev -c requirements.txt -c requirements-local.txt -o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache .mypy_cache
