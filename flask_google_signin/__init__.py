@@ -5,6 +5,7 @@
 See `GoogleSignIn` for the settings and what it adds to an app. Google APIs on the user's behalf:
 `connect_scopes` (incremental authorization), `granted_scopes`, `authorized_get`, `disconnect_google`.
 """
+
 __version__ = "0.1.0"
 
 from .errors import GoogleAPIError, SignInError, StoreUnavailable
