@@ -18,8 +18,10 @@ RUN python -m venv --without-pip /opt/venv \
       --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.txt
 # Then the extension itself from its source, without dependencies: the lock above has them all (pip
 # fetches the build backend, setuptools, for this build only; none of it lands in the venv).
-# Its own layer, so an edit to the code does not reinstall the dependencies.
+# Its own layer, so an edit to the code does not reinstall the dependencies. README.md and LICENSE:
+# the metadata names them (readme, license-files), and the licence ships in the installed package.
 COPY pyproject.toml /src/pyproject.toml
+COPY README.md LICENSE /src/
 COPY flask_google_signin/ /src/flask_google_signin/
 RUN pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check --no-deps /src
 

@@ -10,7 +10,7 @@ LOCK_PYTHON := 3.11
 LOCK_FLAGS ?=
 COMPILE = $(BIN)/uv pip compile --quiet --python-version $(LOCK_PYTHON) --python-platform linux --generate-hashes $(LOCK_FLAGS)
 
-.PHONY: run test test-fast lint bench lock clean
+.PHONY: run test test-fast lint bench lock dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +54,19 @@ bench: $(VENV)/.dev-deps
 
 ## Re-resolve the three locks from pyproject.toml's ranges, pinned and hashed, for CPython $(LOCK_PYTHON) on
 ## Linux. Pins that still fit stay as they are; `make lock LOCK_FLAGS=--upgrade` takes the newest.
+## The reference app and the tests use every extra (redis, metrics, sessions-page): the deploy and dev locks hold all three.
 lock: $(VENV)/.dev-deps
-	$(COMPILE) pyproject.toml --group app -o requirements.txt
+	$(COMPILE) pyproject.toml --all-extras --group app -o requirements.txt
 	$(COMPILE) --group local -c requirements.txt -o requirements-local.txt
-	$(COMPILE) pyproject.toml --group dev -c requirements.txt -c requirements-local.txt -o requirements-dev.txt
+	$(COMPILE) pyproject.toml --all-extras --group dev -c requirements.txt -c requirements-local.txt -o requirements-dev.txt
+
+## The package for PyPI: sdist and wheel in dist/, then `twine check --strict` on both. Built with the dev
+## lock's setuptools (--no-isolation: nothing downloaded, the backend pinned and hashed like the rest),
+## from a clean tree (a stale egg-info's SOURCES.txt would add its files to the sdist).
+dist: $(VENV)/.dev-deps
+	rm -rf dist build flask_google_signin.egg-info
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache .mypy_cache dist build *.egg-info

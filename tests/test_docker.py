@@ -151,7 +151,7 @@ def test_image_installs_requirements_txt_then_the_extension(stages, final):
     the final stage copies. tests/test_packaging.py checks the flags (hashes, no dependencies)."""
     build = next(stage for stage in stages if stage.name == "build")
     assert build.all("COPY") == ["requirements.txt /tmp/requirements.txt", "pyproject.toml /src/pyproject.toml",
-                                 "flask_google_signin/ /src/flask_google_signin/"]
+                                 "README.md LICENSE /src/", "flask_google_signin/ /src/flask_google_signin/"]
     lock, project = [r for r in build.all("RUN") if re.search(r"\bpip\b.*\binstall\b", r)]
     assert "-r /tmp/requirements.txt" in lock and "--only-binary=:all:" in lock
     assert project.split()[-1] == "/src"
@@ -230,7 +230,8 @@ def test_dockerignore_keeps_out(path):
     assert ignored(path, dockerignore()), f"{path} would be sent to the Docker daemon"
 
 
-@pytest.mark.parametrize("path", ["app/__init__.py", "templates/base.html", "static/style.css", "wsgi.py",
+@pytest.mark.parametrize("path", ["README.md", "LICENSE",
+                                  "app/__init__.py", "templates/base.html", "static/style.css", "wsgi.py",
                                   "gunicorn.conf.py", "requirements.txt", "requirements-local.txt", "pyproject.toml",
                                   "flask_google_signin/__init__.py", "flask_google_signin/py.typed",
                                   "flask_google_signin/web/templates/google_signin/error.html"])

@@ -1,9 +1,11 @@
 """Issue 11: packaging. Ranges in pyproject.toml, pins and hashes in the locks, one Python everywhere.
 
 `make lock` (uv) writes the three locks from pyproject.toml: requirements.txt (the deploy lock: the
-extension's dependencies and group `app`), requirements-local.txt (group `local`) and
+extension's dependencies, every extra and group `app`), requirements-local.txt (group `local`) and
 requirements-dev.txt (everything the tests need, the other two locks' pins included). The image
 installs requirements.txt with its hashes checked, then the extension itself without dependencies.
+The extras (`redis`, `metrics`, `sessions-page`) hold the optional parts: a host app that uses none
+of them installs none of them, while the reference app, so the deploy lock, has all three.
 
 Each rule is a function that returns what breaks it; the tests run those functions on the real files,
 and `test_each_check_catches_its_broken_rule` runs them on broken copies, so a check that stops
@@ -45,6 +47,14 @@ def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+def package_version() -> str:
+    """The version's one source (pyproject.toml: dynamic, from `flask_google_signin.__version__`)."""
+    tree = ast.parse((ROOT / PACKAGE / "__init__.py").read_text())
+    (value,) = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                and [getattr(target, "id", None) for target in node.targets] == ["__version__"]]
+    return value
+
+
 def group(project: dict, name: str, seen: tuple[str, ...] = ()) -> list[str]:
     """A PEP 735 dependency group, `{include-group = ...}` expanded."""
     assert name not in seen, f"dependency group {name} includes itself: {' -> '.join((*seen, name))}"
@@ -57,9 +67,15 @@ def group(project: dict, name: str, seen: tuple[str, ...] = ()) -> list[str]:
     return requirements
 
 
+def extras(project: dict) -> list[str]:
+    """Every extra's requirements together ([project.optional-dependencies]), as `make lock` takes them
+    (--all-extras): the reference app and the tests use them all."""
+    return [text for texts in project["project"].get("optional-dependencies", {}).values() for text in texts]
+
+
 def covered(project: dict) -> dict[str, list[str]]:
     """Which ranges each lock must satisfy."""
-    dependencies = project["project"]["dependencies"]
+    dependencies = project["project"]["dependencies"] + extras(project)
     return {
         "requirements.txt": dependencies + group(project, "app"),
         "requirements-local.txt": group(project, "local"),
@@ -118,14 +134,16 @@ def lock_python(text: str) -> str | None:
 
 
 def range_problems(requirements: list[str], pins: dict[str, Version], python: str) -> list[str]:
-    """Each range of pyproject.toml that applies on `python` (Linux), against the lock's pin."""
+    """Each range of pyproject.toml that applies on `python` (Linux), against the lock's pin. The locks
+    hold every extra, so a marker on one (`extra == "..."`) holds too."""
     environment = {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
                    "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython",
                    "platform_python_implementation": "CPython"}
     problems = []
     for text in requirements:
         requirement = Requirement(text)
-        if requirement.marker and not requirement.marker.evaluate(environment):
+        if requirement.marker and not any(requirement.marker.evaluate({**environment, "extra": extra})
+                                          for extra in ("", *extra_names(requirement.marker))):
             continue
         name = canonicalize_name(requirement.name)
         if name not in pins:
@@ -133,6 +151,11 @@ def range_problems(requirements: list[str], pins: dict[str, Version], python: st
         elif not requirement.specifier.contains(pins[name], prereleases=True):
             problems.append(f"{text}: the lock pins {name}=={pins[name]}, outside the range (run `make lock`)")
     return problems
+
+
+def extra_names(marker) -> set[str]:
+    """The extras a marker names (`extra == "redis"`)."""
+    return set(re.findall(r"""\bextra\s*==\s*["']([^"']+)["']""", str(marker)))
 
 
 def read_locks() -> dict[str, str]:
@@ -176,6 +199,31 @@ def test_locks_agree_and_the_dev_lock_holds_the_others():
     assert not problems, "\n".join(problems)
 
 
+# --------------------------------------------------------------------------- the extras
+
+# The optional parts: extra -> the package it brings. A host app that uses none of them installs none.
+OPTIONAL = {"redis": "redis", "metrics": "prometheus-client", "sessions-page": "ua-parser"}
+
+
+def extras_problems(project: dict) -> list[str]:
+    """Each optional package is in its extra and not among the base dependencies."""
+    base = {canonicalize_name(Requirement(text).name) for text in project["project"]["dependencies"]}
+    optional = project["project"].get("optional-dependencies", {})
+    problems = []
+    for extra, package in OPTIONAL.items():
+        if package in base:
+            problems.append(f"{package} is a base dependency: every host app installs it (move it to the extra "
+                            f"`{extra}`)")
+        if package not in {canonicalize_name(Requirement(text).name) for text in optional.get(extra, [])}:
+            problems.append(f"the extra `{extra}` does not install {package}")
+    return problems
+
+
+def test_optional_parts_are_extras_not_base_dependencies():
+    problems = extras_problems(pyproject())
+    assert not problems, "\n".join(problems)
+
+
 # --------------------------------------------------------------------------- imports against dependencies
 
 
@@ -211,18 +259,22 @@ def import_problems(imports: dict[str, str], requirements: list[str]) -> list[st
 
 
 def test_extension_imports_only_its_declared_dependencies():
-    """What the package imports, pip must install with it: [project] dependencies, not the app's or dev's."""
+    """What the package imports, pip must install with it: [project] dependencies or an extra (imported only
+    when that part is used: tests/deploy/test_dist.py imports the package without them), not the app's or dev's."""
     imports = third_party_imports(sorted((ROOT / PACKAGE).rglob("*.py")))
     assert {"flask", "authlib"} <= set(imports), imports
-    problems = import_problems(imports, pyproject()["project"]["dependencies"])
+    project = pyproject()
+    problems = import_problems(imports, project["project"]["dependencies"] + extras(project))
     assert not problems, "\n".join(problems)
 
 
 def test_reference_app_imports_only_what_the_image_installs():
-    """The image has requirements.txt only: the app may import the extension's dependencies and group `app`."""
+    """The image has requirements.txt only: the app may import the extension's dependencies, its extras (the
+    deploy lock holds them all) and group `app`."""
     paths = [*sorted((ROOT / "app").rglob("*.py")), ROOT / "wsgi.py", ROOT / "gunicorn.conf.py"]
     project = pyproject()
-    problems = import_problems(third_party_imports(paths), project["project"]["dependencies"] + group(project, "app"))
+    problems = import_problems(third_party_imports(paths),
+                               project["project"]["dependencies"] + extras(project) + group(project, "app"))
     assert not problems, "\n".join(problems)
 
 
@@ -315,10 +367,13 @@ def test_image_installs_the_hashed_lock_then_the_project_without_deps():
 
 
 def test_docker_context_holds_what_builds_the_package():
-    """pip builds the extension from exactly pyproject.toml and flask_google_signin/ (the wheel test too)."""
+    """pip builds the extension from exactly pyproject.toml, README.md, LICENSE and flask_google_signin/ (the
+    wheel test too)."""
     from .test_docker import dockerignore, ignored
 
     patterns = dockerignore()
+    for path in ("README.md", "LICENSE"):  # the metadata names them (readme, license-files)
+        assert not ignored(path, patterns), f"{path} is left out of the Docker build context"
     for path in ("pyproject.toml", f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed",
                  f"{PACKAGE}/web/templates/google_signin/error.html", "requirements.txt", "requirements-local.txt"):
         assert not ignored(path, patterns), f"{path} is left out of the Docker build context"
@@ -385,6 +440,14 @@ BROKEN = {
     "an include": lambda: parse_lock(_lock_entry() + "-r requirements.txt\n")[1],
     "a pin outside the range": lambda: range_problems(["Flask>=3.1.3,<4"], {"flask": Version("4.0.0")}, "3.11"),
     "a dependency missing from the lock": lambda: range_problems(["redis>=8"], {"flask": Version("3.1.3")}, "3.11"),
+    "an extra's package missing from the lock": lambda: range_problems(
+        ['redis>=8; extra == "redis"'], {"flask": Version("3.1.3")}, "3.11"),
+    "an optional part among the base dependencies": lambda: extras_problems(
+        {"project": {**pyproject()["project"],
+                     "dependencies": [*pyproject()["project"]["dependencies"], "ua-parser>=1.0.2,<2"]}}),
+    "an extra without its package": lambda: extras_problems(
+        {"project": {**pyproject()["project"],
+                     "optional-dependencies": {**pyproject()["project"]["optional-dependencies"], "metrics": []}}}),
     "dev lock drifting from the deploy lock": lambda: agreement_problems({
         "requirements.txt": _lock_entry("flask", "3.1.3"), "requirements-local.txt": _lock_entry("flask", "3.1.3"),
         "requirements-dev.txt": _lock_entry("flask", "3.1.2")}),
@@ -417,15 +480,16 @@ def test_each_check_catches_its_broken_rule(case):
 
 @pytest.mark.slow
 def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
-    """`pip wheel` from what the image copies (pyproject.toml, flask_google_signin/), offline; then the wheel
-    in a new venv, imported from outside the repository."""
+    """`pip wheel` from what the image copies (pyproject.toml, README.md, LICENSE, flask_google_signin/), offline;
+    then the wheel in a new venv, imported from outside the repository."""
     require(importlib.util.find_spec("setuptools") is not None, "setuptools in the test venv (requirements-dev.txt)")
     project = pyproject()
     backend = Requirement(project["build-system"]["requires"][0])
     assert backend.specifier.contains(importlib.metadata.version("setuptools")), "the dev venv's setuptools is too old"
     src = tmp_path / "src"
     src.mkdir()
-    (src / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        (src / name).write_text((ROOT / name).read_text())
     on_disk = set()
     for path in sorted((ROOT / PACKAGE).rglob("*")):
         relative = path.relative_to(ROOT)
@@ -440,11 +504,12 @@ def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
                            cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=180)
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = (tmp_path / "dist").glob("*.whl")
-    assert wheel.name.startswith("flask_google_signin-" + project["project"]["version"])
+    assert wheel.name.startswith(f"flask_google_signin-{package_version()}-")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(archive.read(metadata_name).decode())
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "the wheel lacks the LICENSE"
     packaged = {n for n in names if n.startswith(f"{PACKAGE}/")}
     assert {f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed"} <= packaged
     assert any(n.startswith(f"{PACKAGE}/web/templates/google_signin/") and n.endswith(".html") for n in packaged)
@@ -454,7 +519,12 @@ def test_wheel_holds_the_extension_and_installs_into_a_fresh_venv(tmp_path):
     def ranges(texts: list[str]) -> set[tuple[str, str, str]]:
         return {(canonicalize_name(r.name), str(r.specifier), str(r.marker)) for r in map(Requirement, texts)}
 
-    assert ranges(metadata.get_all("Requires-Dist") or []) == ranges(project["project"]["dependencies"])
+    optional = project["project"].get("optional-dependencies", {})
+    expected = project["project"]["dependencies"] + [f'{text}; extra == "{extra}"'
+                                                     for extra, texts in optional.items() for text in texts]
+    assert ranges(metadata.get_all("Requires-Dist") or []) == ranges(expected)
+    assert set(metadata.get_all("Provides-Extra") or []) == set(optional)
+    assert metadata["License-Expression"] == project["project"]["license"]
 
     fresh = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(fresh)
