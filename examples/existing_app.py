@@ -2,7 +2,7 @@
 
 Its settings come from the environment through Flask's own loader, under Flask's `FLASK_` prefix:
 FLASK_SECRET_KEY, FLASK_GOOGLE_CLIENT_ID and FLASK_GOOGLE_CLIENT_SECRET, and any other setting in
-the README's table (FLASK_GOOGLE_SERVER_METADATA_URL, FLASK_SESSION_COOKIE_SECURE, ...).
+docs/configuration.md (FLASK_GOOGLE_SERVER_METADATA_URL, FLASK_SESSION_COOKIE_SECURE, ...).
 
     flask --app examples/existing_app run         # or, in examples/: gunicorn existing_app:app
 """

@@ -164,4 +164,4 @@ GUNICORN_SETTINGS = ["PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRA
 @pytest.mark.parametrize("name", [*SETTINGS, *GUNICORN_SETTINGS])
 def test_every_setting_is_documented(name):
     assert f"{name}=" in (ROOT / ".env.example").read_text(), f"{name} missing from .env.example"
-    assert f"`{name}`" in (ROOT / "README.md").read_text(), f"{name} missing from README's table"
+    assert f"`{name}`" in (ROOT / "docs" / "configuration.md").read_text(), f"{name} missing from docs/configuration.md"
