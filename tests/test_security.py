@@ -185,7 +185,7 @@ def test_state_is_single_use_even_after_a_failed_attempt(auth, client, google):
 def test_anonymous_session_record_lives_ten_minutes(app, client, google):
     with client.session_transaction() as sess:
         sess["note"] = "a flash message, say"
-    key = app.session_interface.key_prefix + client.get_cookie("session").value.split(".")[0]
+    key = testing.session_key(app, client.get_cookie("session").value)
     with open(testing.store(app).path(key), "rb") as handle:
         expires = int.from_bytes(handle.read(8), "big")
     assert time.time() < expires <= time.time() + 600 + 1

@@ -204,7 +204,7 @@ def test_the_file_store_never_unpickles(app, client, auth, tmp_path):
         def __reduce__(self):
             return (marker.write_text, ("unpickled",))
 
-    key = app.session_interface.key_prefix + cookie(client).split(".")[0]
+    key = testing.session_key(app, cookie(client))
     path = testing.store(app).path(key)
     path.write_bytes(int(time.time() + 600).to_bytes(8, "big") + pickle.dumps(Exploit()))
     assert client.get("/profile").status_code == 302
