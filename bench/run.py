@@ -1,5 +1,5 @@
 """`make bench`: requests/s of the app against the framework's and the design's ceilings,
-and what sealing and the /login rate limit cost (issue 8), by server CPU per request.
+and what sealing and the /login rate limit cost, by server CPU per request.
 
 For each session store (cachelib, redis), on the same gunicorn settings (gunicorn.conf.py):
   bare       /bare/profile, /bare/login     Flask + Jinja only (bench/baseline.py)
@@ -191,7 +191,7 @@ def machine() -> dict:
 
 
 CLIENT_ID = "bench-client"
-# The A/B pairs of issue 8: (what is measured, the real app's row, the row without it, most it may cost).
+# The A/B pairs: (what is measured, the real app's row, the row without it, most it may cost).
 AB_PAIRS = (
     ("sealing", "app /profile", "unsealed /profile", 1.10),
     ("rate limit", "app /login", "unlimited /login", 1.25),
@@ -383,7 +383,7 @@ def ab_results(samples: dict[str, list[dict]]) -> dict:
     return out
 
 
-TARGETS = {"profile": 0.85, "login": 0.6}  # app ÷ its ceiling by CPU per request, at least (issue 12)
+TARGETS = {"profile": 0.85, "login": 0.6}  # app ÷ its ceiling by CPU per request, at least (the targets in docs/benchmarks.md)
 
 
 def table(all_results: dict) -> str:
@@ -396,7 +396,7 @@ def table(all_results: dict) -> str:
             f"| {r['store /login']['rps']:.0f} | {r['app /login']['rps']:.0f} | **{r['login/ceiling']:.2f}** "
             f"| {r['sign-ins']['rps']:.1f} |")
     rows += ["", "Server CPU per request (gunicorn master + workers; best round of each; ratio = ceiling ÷ app;"
-             f" targets of issue 12: /profile ≥ {TARGETS['profile']}, /login ≥ {TARGETS['login']}):", "",
+             f" targets: /profile ≥ {TARGETS['profile']}, /login ≥ {TARGETS['login']}):", "",
              "| store | bare /profile | store /profile | app /profile | ratio | bare /login | store /login "
              "| app /login | ratio |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -507,7 +507,7 @@ def main() -> int:
     if not args.ab_only:
         print("\n" + table(all_results))
     if not args.no_ab:
-        print("\nSealing and rate limiting (issue 8): cost with ÷ cost without, server CPU per request\n")
+        print("\nSealing and rate limiting: cost with ÷ cost without, server CPU per request\n")
         print(ab_table(all_results))
     elapsed = time.monotonic() - started
     RESULTS.mkdir(parents=True, exist_ok=True)

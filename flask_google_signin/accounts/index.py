@@ -7,7 +7,7 @@ at, last active). A session's refresh token is findable for Cross-Account Protec
 `token-revoked` event only through HMACs of its identifiers; the token itself is never here.
 
 Ending a session elsewhere deletes its record: its next request, on any instance, is anonymous,
-and no request that loaded it earlier can write it back (store.py's conditional writes). A
+and no request that loaded it earlier can write it back (the store's conditional writes). A
 refresh token revoked by Google is marked in the session's entry and dropped the next time that
 session touches its tokens (each refresh, sign-out, and the once-a-minute idle clock).
 """
