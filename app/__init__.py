@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_wtf import CSRFProtect
 
 from flask_google_signin import GOOGLE_METADATA_URL, GoogleSignIn
 
 from . import calendar, health, pages
 from .assets import init_assets
-from .config import ROOT, load_settings, with_overrides
+from .config import ROOT, app_config
+from .env import environment
 from .errors import register_errorhandlers
 from .logs import init_logging
 from .security import init_security
@@ -25,11 +27,12 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
-    app.config.update(with_overrides(load_settings(environ), overrides or {}))
+    app.config.update(app_config(environment() if environ is None else environ, overrides or {}))
 
     init_logging(app)
     init_security(app)
     init_assets(app)
+    CSRFProtect(app)  # the app's own forms (Calendar's disconnect); the extension checks its own
     google_signin = GoogleSignIn(app)
     register_blueprints(app)
     google_signin.session_exempt(health.healthz)  # probes answer whatever the session store does

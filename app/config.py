@@ -1,9 +1,11 @@
-"""The reference app's settings: every variable it reads from the environment (and `.env`), each
-named like the config key it fills.
+"""The reference app's settings: every variable it reads from the environment (and `.env`).
 
-The extension's settings are checked by the extension's own parsers (`parse_settings`); the app's
-own (proxies, logs, metrics, Calendar) by app/env.py's. `python -m app.config` checks them all and
-prints one line for the first bad one: gunicorn's master runs it before starting any worker.
+The extension's settings keep the environment names they always had and are mapped to the
+extension's config keys (SIGNIN_VARIABLES: `ALLOWED_DOMAINS` fills `GOOGLE_SIGNIN_ALLOWED_DOMAINS`),
+checked by the extension's own parsers (`parse_settings`); the app's own (proxies, logs, metrics,
+Calendar) are named like their config keys and checked by app/env.py's. `python -m app.config`
+checks them all and prints one line for the first bad one: gunicorn's master runs it before
+starting any worker.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask_google_signin import SETTING_NAMES, ConfigError, parse_settings
+from flask_google_signin import ConfigError, parse_settings
 
 from . import env
 from .env import (
@@ -29,8 +31,8 @@ from .env import (
     read_dotenv,
 )
 
-__all__ = ["GOOGLE_CALENDAR_API_URL", "ROOT", "SETTINGS", "ConfigError", "check_required", "load_settings",
-           "read_dotenv"]
+__all__ = ["GOOGLE_CALENDAR_API_URL", "ROOT", "SETTINGS", "SIGNIN_VARIABLES", "ConfigError", "check_required",
+           "load_settings", "read_dotenv"]
 
 GOOGLE_CALENDAR_API_URL = "https://www.googleapis.com/calendar/v3"
 
@@ -43,32 +45,58 @@ APP_SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "METRICS_PORT": (port_or_off, None),  # read by gunicorn.conf.py, which serves /metrics there
     "GOOGLE_CALENDAR_API_URL": (http_url, GOOGLE_CALENDAR_API_URL),
 }
+_OWN = ("GOOGLE_OFFLINE_ACCESS", "PROVIDER_TIMEOUT", "SESSION_CACHELIB_DIR", "REDIS_URL", "REDIS_TIMEOUT",
+        "REDIS_CA_CERT", "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER",
+        "REDIS_CLUSTER_URL", "ALLOWED_DOMAINS", "ALLOWED_EMAILS", "PUBLIC_BASE_URL", "LOGIN_RATE_LIMIT",
+        "PENDING_SIGNINS_MAX", "RISC_CONFIGURATION_URL", "RISC_RATE_LIMIT")
+# The extension's settings: environment variable -> the config key it fills.
+SIGNIN_VARIABLES: dict[str, str] = {
+    **{name: name for name in ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_SERVER_METADATA_URL",
+                               "SESSION_TYPE", "SESSION_COOKIE_NAME")},
+    "SESSION_COOKIE_SECURE": "GOOGLE_SIGNIN_COOKIE_SECURE",
+    "PERMANENT_SESSION_LIFETIME": "GOOGLE_SIGNIN_IDLE_TIMEOUT",
+    "SESSION_ABSOLUTE_LIFETIME": "GOOGLE_SIGNIN_ABSOLUTE_TIMEOUT",
+    "GOOGLE_SIGNIN_EXPIRED_GRACE": "GOOGLE_SIGNIN_EXPIRED_GRACE",
+    **{name: f"GOOGLE_SIGNIN_{name}" for name in _OWN},
+}
+# The reference app shows every part of the extension.
+PARTS = {"GOOGLE_SIGNIN_SESSIONS_PAGE": True, "GOOGLE_SIGNIN_RISC": True, "GOOGLE_SIGNIN_METRICS": True}
 # Every variable the app reads for its config: the extension's settings, then the app's own.
-SETTINGS: tuple[str, ...] = (*SETTING_NAMES, *APP_SETTINGS)
+SETTINGS: tuple[str, ...] = (*SIGNIN_VARIABLES, *APP_SETTINGS)
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Defaults, then `.env`, then the process environment (which wins); every value checked."""
+def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then `.env`, then the process environment (which wins); every value checked. The
+    answer is by config key: the extension's under its own names (SIGNIN_VARIABLES)."""
     if environ is None:
         environ = environment()
-    settings = parse_settings({name: environ[name] for name in SETTING_NAMES if name in environ})
+    given = {key: environ[name] for name, key in SIGNIN_VARIABLES.items() if environ.get(name) is not None}
+    try:
+        settings = {**parse_settings(given), **PARTS}
+    except ConfigError as exc:  # named by the variable the operator set, not by the config key
+        raise ConfigError(by_variable(str(exc))) from None
     try:
         for name, (parse, default) in APP_SETTINGS.items():
-            settings[name] = parse_setting(name, environ.get(name), parse, default)
+            value = environ.get(name)
+            settings[name] = parse_setting(name, None if value is None else str(value), parse, default)
     except env.ConfigError as exc:  # one kind of error for the app's settings and the extension's
         raise ConfigError(str(exc)) from None
     return settings
 
 
-def with_overrides(settings: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`settings` updated by `overrides` (create_app's, in Python): the app's own settings given as
-    text are parsed like the environment's; the extension parses its own when it starts."""
-    try:
-        parsed = {name: parse_setting(name, value, *APP_SETTINGS[name])
-                  if name in APP_SETTINGS and isinstance(value, str) else value for name, value in overrides.items()}
-    except env.ConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    return {**settings, **parsed}
+def by_variable(message: str) -> str:
+    """An error that names a config key, naming the environment variable that fills it instead."""
+    key, _, rest = message.partition(" ")
+    variable = next((name for name, filled in SIGNIN_VARIABLES.items() if filled == key), key)
+    return f"{variable} {rest}"
+
+
+def app_config(environ: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The app's config: `environ`, then `overrides` (create_app's, in Python), both by environment
+    name and checked alike; an override by any other name (TESTING, SERVER_NAME) is a config key."""
+    known = {name: value for name, value in overrides.items() if name in SETTINGS}
+    others = {name: value for name, value in overrides.items() if name not in SETTINGS}
+    return {**load_settings({**environ, **known}), **others}
 
 
 def main() -> int:

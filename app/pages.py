@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from flask_google_signin import current_session, google_access, refresh_google_access
+from flask_google_signin import current_session, current_user, google_access, refresh_google_access
 
 from .calendar import calendar_connected
 
@@ -30,8 +30,8 @@ def shorten(text: str, limit: int) -> str:
 
 
 def _text(user: object, key: str) -> str:
-    """user[key] when it is a non-blank string, else ""."""
-    value = user.get(key) if isinstance(user, Mapping) else None
+    """The user's `key` attribute (a mapping's item) when it is a non-blank string, else ""."""
+    value = user.get(key) if isinstance(user, Mapping) else getattr(user, key, None)
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -98,13 +98,13 @@ def home() -> str:
 
 @bp.get("/profile")
 def profile() -> BaseResponse | str:
-    if not g.user:
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if not current_user:
+        return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
     refresh_google_access()
     access = google_access()
     info = current_session()
     if info is None:  # ended by the refresh (a security event): signed out meanwhile
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
     return render_template(
         "profile.html",
         userinfo=info.userinfo,

@@ -25,6 +25,7 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "discovery_incomplete": (502, "The sign-in provider's configuration is incomplete."),
     "identity_rejected": (401, "The identity sent by the sign-in provider failed verification."),
     "not_allowed": (403, "This account is not allowed to sign in here."),
+    "user_refused": (403, "This account has no access to this site."),
     "too_many_pending": (503, "Too many sign-ins are in progress right now. Please try again in a few minutes."),
     # connecting more Google access to a signed-in session (connect_scopes)
     "wrong_account": (403, "You chose a different Google account from the one you are signed in with here, so "

@@ -6,50 +6,63 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask
-from flask_wtf import CSRFProtect
+from flask import Blueprint, Flask
+from flask.typing import ResponseReturnValue
 
 from . import metrics
 from .accounts.index import SessionIndex
 from .oidc.client import init_oauth
+from .sessions.identity import GoogleIdentity
 from .sessions.interface import PENDING_LIFETIME, init_sessions
 from .sessions.limits import init_limits
-from .settings import apply_settings, check_redis, check_required
+from .settings import ConfigError, config_key, read_settings
 from .store import TimedRecords, Vault, namespace, open_records
-from .web import cli, guard, pages, risc, sessions_page, signin
+from .web import cli, csrf, guard, pages, risc, sessions_page, signin
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+LAYOUT = "google_signin/_layout.html"
 
 
 class GoogleSignIn:
     """Sign in with Google for a Flask app, with the OpenID Connect and OAuth 2.0 security rules.
 
-    It brings `/login`, `/callback`, `GET`/`POST /logout` (blueprint `auth`), sealed server-side
-    sessions (files or Redis, through Flask-Session), CSRF protection for the sign-out form
-    (Flask-WTF), the rate limit on `/login` (`LOGIN_RATE_LIMIT`), `current_user`, `login_required`,
-    and the signals `signed_in` / `signed_out`. Configuration is the app's config, under the names
-    docs/configuration.md lists (`SECRET_KEY`, `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET` are
-    required); values given as text are parsed and checked, so an app may copy them from the
-    environment::
+    `GoogleSignIn(app)`, or `GoogleSignIn()` then `init_app(app)` for an application factory. It
+    adds `/login`, `/callback` and `GET`/`POST /logout` (blueprint `google_signin`, under
+    `url_prefix` when given), sealed server-side sessions for signed-in users (files or Redis,
+    through Flask-Session) and Flask's signed cookie for visitors, `current_user`,
+    `login_required` and the signals `signed_in` / `signed_out`. The sessions page, the
+    Cross-Account Protection receiver and request metrics are each switched on by a setting.
+    Settings are read from `app.config` (docs/configuration.md); the host's own keys are never
+    changed. `user_loader` maps the Google identity to the host's own user; `unauthorized_handler`
+    decides what a visitor gets from `login_required`.
 
-        app = Flask(__name__)
-        app.config.from_prefixed_env(prefix="APP")  # or any loader
-        google_signin = GoogleSignIn(app)           # or GoogleSignIn() then init_app(app)
-
-    The pages are templates the host may override: `google_signin/error.html`,
-    `google_signin/logout.html` and `google_signin/sessions.html` in the app's own templates folder
-    win over the defaults.
-
-    It takes over the app's session interface (`app.session_interface`) and sets the cookie
-    policy the sign-in needs: HttpOnly, `SameSite=Lax` (Strict would drop the cookie on the
-    provider's redirect back), and the idle clock written once a minute rather than each request.
+    The pages are templates the host may override (`google_signin/error.html`, `logout.html`,
+    `sessions.html` in the app's own templates folder win), or extend the host's own layout
+    (GOOGLE_SIGNIN_BASE_TEMPLATE).
     """
 
-    def __init__(self, app: Flask | None = None) -> None:
+    def __init__(self, app: Flask | None = None, *, url_prefix: str | None = None) -> None:
+        self.hooks = guard.Hooks()
         self.exempt_views: list[Callable[..., Any]] = []
         if app is not None:
-            self.init_app(app)
+            self.init_app(app, url_prefix=url_prefix)
+
+    def user_loader(self, loader: Callable[[GoogleIdentity], Any]) -> Callable[[GoogleIdentity], Any]:
+        """Register the function that gives the host's own user for a signed-in Google identity.
+
+        It runs on every request of a signed-in session (as Flask-Login's does), and `current_user`
+        is then its answer. None at sign-in refuses the sign-in (a 403 page, no session); None on a
+        later request ends the session (`signed_out` with reason "user_loader").
+        """
+        self.hooks.user_loader = loader
+        return loader
+
+    def unauthorized_handler(self, handler: Callable[[], ResponseReturnValue]) -> Callable[[], ResponseReturnValue]:
+        """Register what `login_required` answers a visitor, instead of the redirect to the sign-in
+        (pages) or the 401 problem details (anything else)."""
+        self.hooks.unauthorized_handler = handler
+        return handler
 
     def session_exempt(self, view: F) -> F:
         """Mark a view that never uses the session, such as a health check: its requests never ask
@@ -58,37 +71,61 @@ class GoogleSignIn:
         self.exempt_views.append(view)
         return view
 
-    def init_app(self, app: Flask) -> None:
-        config = app.config
-        config.setdefault("SESSION_CACHELIB_DIR", None)
-        apply_settings(config, app.default_config)
-        check_required(config)
-        check_redis(config)
-        config["SESSION_CACHELIB_DIR"] = config["SESSION_CACHELIB_DIR"] or f"{app.instance_path}/sessions"
-        if not config["SESSION_COOKIE_SECURE"] and not (app.debug or app.testing):
-            log.warning("SESSION_COOKIE_SECURE is off: the session cookie also travels over plain http. "
-                        "Set it to true wherever the site is served over https.")
-        config.update(
-            SESSION_COOKIE_HTTPONLY=True,
-            SESSION_COOKIE_SAMESITE="Lax",
-            SESSION_REFRESH_EACH_REQUEST=False,  # the idle clock is written once a minute (web/guard.py)
-            WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        )
-        space = namespace(config["GOOGLE_CLIENT_ID"])
-        vault = Vault(TimedRecords(open_records(config, space, PENDING_LIFETIME)), config["SECRET_KEY"], space)
+    def init_app(self, app: Flask, *, url_prefix: str | None = None, add_context_processor: bool = True) -> None:
+        settings = read_settings(app.config, instance_path=app.instance_path, debug_or_testing=app.debug or app.testing)
+        if settings["COOKIE_SECURE"] is False and not (app.debug or app.testing):
+            log.warning("%s is off: the session cookie also travels over plain http. "
+                        "Leave it on wherever the site is served over https.", config_key("COOKIE_SECURE"))
+        blueprints = [signin.bp]
+        if settings["SESSIONS_PAGE"]:
+            blueprints.append(sessions_page.bp)
+        if settings["RISC"]:
+            blueprints.append(risc.bp)
+        prefix = (url_prefix or "").rstrip("/") or None
+        refuse_taken_routes(app, blueprints, prefix)
+        if settings["METRICS"]:
+            metrics.enable()
+        app.extensions["google_signin_settings"] = settings
+        app.extensions["google_signin_hooks"] = self.hooks
+        space = namespace(settings["GOOGLE_CLIENT_ID"])
+        vault = Vault(TimedRecords(open_records(settings, space, PENDING_LIFETIME)), settings["SECRET_KEY"], space)
         init_sessions(app, vault, space).exempt_views = self.exempt_views
-        app.extensions["google_signin_index"] = SessionIndex(vault, config["SECRET_KEY"], space)
-        app.before_request(guard.check_session)
-        csrf = app.extensions.get("csrf") or CSRFProtect(app)
+        app.extensions["google_signin_index"] = SessionIndex(vault, settings["SECRET_KEY"], space)
+        app.before_request(guard.load_identity)
         init_oauth(app)
         init_limits(app)
-        app.register_blueprint(signin.bp)
-        app.register_blueprint(sessions_page.bp)
-        app.register_blueprint(risc.bp)
-        app.cli.add_command(cli.cli)  # flask risc register|verify|status
-        csrf.exempt(risc.bp)  # a machine endpoint: the security event token is its authentication
-        csrf.exempt(signin.logout)  # checks its own origin and token (signin.logout says why)
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint, url_prefix=prefix)
+        if settings["RISC"]:
+            app.cli.add_command(cli.cli)  # flask risc register|verify|status
         pages.register_error_handlers(app, vault.store_errors)
-        metrics.init_metrics(app)
-        app.context_processor(lambda: {"current_user": guard.current_user})
+        if settings["METRICS"]:
+            metrics.init_metrics(app)
+        if add_context_processor:
+            app.context_processor(template_context(app))
         app.extensions["google_signin"] = self
+
+
+def refuse_taken_routes(app: Flask, blueprints: list[Blueprint], prefix: str | None) -> None:
+    """A route the extension would add that the host already has stops init_app, naming the path:
+    never a silent shadow. The blueprints' rules are read from a scratch app."""
+    scratch = Flask("google_signin_routes")
+    for blueprint in blueprints:
+        scratch.register_blueprint(blueprint, url_prefix=prefix)
+    taken = {rule.rule for rule in app.url_map.iter_rules()}
+    for rule in scratch.url_map.iter_rules():
+        if rule.endpoint != "static" and rule.rule in taken:
+            raise ConfigError(f"the app already has a route {rule.rule}: mount the sign-in elsewhere, e.g. "
+                              "GoogleSignIn(app, url_prefix='/google')")
+
+
+def template_context(app: Flask) -> Callable[[], dict[str, Any]]:
+    """What the extension's templates (and the host's) get: `current_user`, the sign-out form's
+    `google_signin_csrf_token()` (also as `csrf_token()` when the host has no Flask-WTF CSRFProtect
+    of its own), and the layout the extension's pages extend."""
+    base = app.extensions["google_signin_settings"]["BASE_TEMPLATE"] or LAYOUT
+    values: dict[str, Any] = {"current_user": guard.current_user, "google_signin_csrf_token": csrf.csrf_token,
+                              "google_signin_base": base}
+    if "csrf" not in app.extensions:
+        values["csrf_token"] = csrf.csrf_token
+    return lambda: values

@@ -53,30 +53,50 @@ def histogram(name: str, documentation: str, labels: list[str], **options: Any) 
     return prometheus_client.Histogram(name, documentation, labels, namespace=NAMESPACE, **options)
 
 
-HTTP_REQUESTS = counter("http_requests", "HTTP responses by Flask endpoint and status.", ["route", "status"])
-SIGNINS = counter("signins", "Sign-ins finished at /callback: success, refused (reason: the error code) or failed "
-                  "(the session store did not answer).", ["outcome", "reason"])
-TOKEN_REFRESHES = counter("token_refreshes", "Access-token refreshes: success, refused (the grant is gone) or failed "
-                          "(the provider did not answer).", ["outcome"])
-SESSIONS_ENDED = counter("sessions_ended", "Signed-in sessions ended, by cause.", ["cause"])
-SECURITY_EVENTS = counter("security_events", "Cross-Account Protection events applied, by event type.", ["event"])
-RATE_LIMITED = counter("rate_limited", "Requests refused with 429 by a rate limit, by Flask endpoint.", ["route"])
-PROVIDER_DURATION = histogram("provider_request_duration_seconds", "Calls to the provider and Google APIs, "
-                              "by endpoint, failed ones included.", ["endpoint"])
-STORE_DURATION = histogram("session_store_duration_seconds", "Session store operations, failed ones included.",
-                           ["operation"],
-                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
-STORE_ERRORS = counter("session_store_errors", "Session store operations that failed (the store did not answer).",
-                       ["operation"])
+# Until an app switches metrics on (GOOGLE_SIGNIN_METRICS), nothing is recorded, and nothing of the
+# extension's appears in prometheus_client's registry.
+HTTP_REQUESTS: Any = Unrecorded()
+SIGNINS: Any = Unrecorded()
+TOKEN_REFRESHES: Any = Unrecorded()
+SESSIONS_ENDED: Any = Unrecorded()
+SECURITY_EVENTS: Any = Unrecorded()
+RATE_LIMITED: Any = Unrecorded()
+PROVIDER_DURATION: Any = Unrecorded()
+STORE_DURATION: Any = Unrecorded()
+STORE_ERRORS: Any = Unrecorded()
+
+
+def enable() -> None:
+    """Register the metrics in prometheus_client's default registry, once per process."""
+    global HTTP_REQUESTS, SIGNINS, TOKEN_REFRESHES, SESSIONS_ENDED, SECURITY_EVENTS, RATE_LIMITED
+    global PROVIDER_DURATION, STORE_DURATION, STORE_ERRORS
+    if not isinstance(SIGNINS, Unrecorded) or prometheus_client is None:
+        return
+    HTTP_REQUESTS = counter("http_requests", "HTTP responses by Flask endpoint and status.", ["route", "status"])
+    SIGNINS = counter("signins", "Sign-ins finished at /callback: success, refused (reason: the error code) or "
+                      "failed (the session store did not answer).", ["outcome", "reason"])
+    TOKEN_REFRESHES = counter("token_refreshes", "Access-token refreshes: success, refused (the grant is gone) or "
+                              "failed (the provider did not answer).", ["outcome"])
+    SESSIONS_ENDED = counter("sessions_ended", "Signed-in sessions ended, by cause.", ["cause"])
+    SECURITY_EVENTS = counter("security_events", "Cross-Account Protection events applied, by event type.", ["event"])
+    RATE_LIMITED = counter("rate_limited", "Requests refused with 429 by a rate limit, by Flask endpoint.", ["route"])
+    PROVIDER_DURATION = histogram("provider_request_duration_seconds", "Calls to the provider and Google APIs, "
+                                  "by endpoint, failed ones included.", ["endpoint"])
+    STORE_DURATION = histogram("session_store_duration_seconds", "Session store operations, failed ones included.",
+                               ["operation"],
+                               buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+    STORE_ERRORS = counter("session_store_errors", "Session store operations that failed (the store did not answer).",
+                           ["operation"])
+
 
 # The fixed label values; those listed here are exported at 0 from the start, so rate() sees them.
 REFRESH_OUTCOMES = ("success", "refused", "failed")
-SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event")
+SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event", "user_loader")
 STORE_OPERATIONS = ("get", "put", "delete", "index", "pending", "limit", "ping")
 
 
 def init_metrics(app: Flask) -> None:
-    """Count every response by endpoint and status; export the fixed label values at 0."""
+    """Count every response of the app by endpoint and status; export the fixed label values at 0."""
     SIGNINS.labels("success", "none")
     for outcome in REFRESH_OUTCOMES:
         TOKEN_REFRESHES.labels(outcome)

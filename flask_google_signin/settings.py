@@ -1,8 +1,12 @@
-"""The extension's settings: one parser and one default per config key.
+"""The extension's settings: one parser and one default per setting, read from the host's config.
 
-The bottom layer: it imports nothing from the package. A value may be text (from the environment)
-or a Python value; either way it goes through the same parser, so a bad value fails at start-up
-with one line naming the key.
+The bottom layer: it imports nothing from the package. The extension's own settings are config
+keys under `GOOGLE_SIGNIN_` (`GOOGLE_SIGNIN_ALLOWED_DOMAINS`); keys another library owns keep that
+library's name and meaning (Flask's `SECRET_KEY` and `SESSION_COOKIE_NAME`, Authlib's
+`GOOGLE_CLIENT_ID`, Flask-Session's `SESSION_TYPE`). Nothing is written back into the host's
+config: defaults are applied when reading. A value may be text (from the environment) or a Python
+value; either way it goes through the same parser, so a bad value fails at start-up with one line
+naming the key.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import limits
+from flask import current_app
 
 GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
 GOOGLE_RISC_CONFIGURATION_URL = "https://accounts.google.com/.well-known/risc-configuration"
@@ -113,17 +118,23 @@ def rate_limit(value: str) -> str:
     return value
 
 
-# name -> (parser, default): the extension's settings, each named like the config key it fills
-# (Flask's, Flask-Session's, or ours). Defaults are safe for production.
+PREFIX = "GOOGLE_SIGNIN_"
+# Keys other libraries own, read under their own names.
+FOREIGN = ("SECRET_KEY", "SESSION_COOKIE_NAME", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET",
+           "GOOGLE_SERVER_METADATA_URL", "SESSION_TYPE")
+
+# name -> (parser, default): every setting, by its name without the prefix. Defaults are safe for
+# production; None for a required one (REQUIRED) or one whose default is worked out (read_settings).
 SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SECRET_KEY": (str, None),
+    "SESSION_COOKIE_NAME": (str, "session"),
     "GOOGLE_CLIENT_ID": (str, None),
     "GOOGLE_CLIENT_SECRET": (str, None),
     "GOOGLE_SERVER_METADATA_URL": (str, GOOGLE_METADATA_URL),
+    "SESSION_TYPE": (choice("cachelib", "redis"), "cachelib"),
     "GOOGLE_OFFLINE_ACCESS": (boolean, False),
     "PROVIDER_TIMEOUT": (seconds, 8.0),
-    "SESSION_TYPE": (choice("cachelib", "redis"), "cachelib"),
-    "SESSION_CACHELIB_DIR": (str, None),
+    "SESSION_CACHELIB_DIR": (str, None),  # default: the app's instance folder + /sessions
     "REDIS_URL": (str, "redis://localhost:6379/0"),
     "REDIS_TIMEOUT": (seconds, 0.5),
     "REDIS_CA_CERT": (existing_file, ""),
@@ -132,10 +143,10 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "REDIS_SENTINELS": (host_ports, []),
     "REDIS_SENTINEL_MASTER": (str, "mymaster"),
     "REDIS_CLUSTER_URL": (redis_url, ""),
-    "SESSION_COOKIE_SECURE": (boolean, True),
-    "SESSION_COOKIE_NAME": (str, "session"),
-    "PERMANENT_SESSION_LIFETIME": (int_at_least(1), 8 * 3600),
-    "SESSION_ABSOLUTE_LIFETIME": (int_at_least(1), 7 * 24 * 3600),
+    "IDLE_TIMEOUT": (int_at_least(1), 8 * 3600),
+    "ABSOLUTE_TIMEOUT": (int_at_least(1), 7 * 24 * 3600),
+    "EXPIRED_GRACE": (int_at_least(0), 3600),
+    "COOKIE_SECURE": (boolean, None),  # default: Secure, except in debug and testing (read_settings)
     "ALLOWED_DOMAINS": (comma_list, []),
     "ALLOWED_EMAILS": (comma_list, []),
     "PUBLIC_BASE_URL": (str, ""),
@@ -143,7 +154,19 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "PENDING_SIGNINS_MAX": (int_at_least(1), 100_000),
     "RISC_CONFIGURATION_URL": (str, GOOGLE_RISC_CONFIGURATION_URL),
     "RISC_RATE_LIMIT": (rate_limit, "120/minute"),
+    "SESSIONS_PAGE": (boolean, False),
+    "RISC": (boolean, False),
+    "METRICS": (boolean, False),
+    "BASE_TEMPLATE": (str, ""),
 }
+
+
+def config_key(name: str) -> str:
+    """The config key a setting is read from: its owner's name, or ours under GOOGLE_SIGNIN_."""
+    return name if name in FOREIGN else PREFIX + name
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(config_key(name) for name in SETTINGS)
 
 
 def parse_setting(name: str, raw: str | None, parse: Callable[[str], Any], default: Any) -> Any:
@@ -156,31 +179,32 @@ def parse_setting(name: str, raw: str | None, parse: Callable[[str], Any], defau
         raise ConfigError(f"{name} is invalid: {exc}") from None
 
 
-SETTING_NAMES: tuple[str, ...] = tuple(SETTINGS)
+def parse_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting of SETTING_NAMES from `config` (text, as the environment has it, or Python
+    values), checked, by config key; unset ones get their default (None where it is worked out at
+    init_app). Raises ConfigError naming the first bad key."""
+    return {config_key(name): value for name, value in _parse(config).items()}
 
 
-def parse_settings(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Every extension setting from `values` (text, as the environment has it, or Python values),
-    checked; unset ones get their default. Raises ConfigError naming the first bad one."""
-    return {name: parse_setting(name, None if values.get(name) is None else as_text(values[name]), parse, default)
-            for name, (parse, default) in SETTINGS.items()}
-
-
-def apply_settings(config: dict[str, Any], flask_defaults: Mapping[str, Any]) -> None:
-    """Every extension setting, checked: unset ones get our default, set ones go through their parser.
-
-    Flask's own 31-day `PERMANENT_SESSION_LIFETIME` (the very object Flask presets) counts as
-    unset, so a host that never chose one gets 8 hours. Values a host set in Python (a bool, a
-    number, a list, a timedelta) are turned into text and parsed like the environment's, so `0`
-    for a lifetime or a `nan` timeout fails here too, and lists are normalised the same way.
-    (Flask presets `SESSION_COOKIE_SECURE=False`, which cannot be told from a host's own False:
-    GoogleSignIn warns when it is off outside debug and testing.)
-    """
+def _parse(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The same, by each setting's name without the prefix, as the layers above read them."""
+    found: dict[str, Any] = {}
     for name, (parse, default) in SETTINGS.items():
-        value = config.get(name)
-        if isinstance(value, timedelta) and value is flask_defaults.get(name):
-            value = None
-        config[name] = parse_setting(name, None if value is None else as_text(value), parse, default)
+        key = config_key(name)
+        value = config.get(key)
+        found[name] = parse_setting(key, None if value is None else as_text(value), parse, default)
+    return found
+
+
+def read_settings(config: Mapping[str, Any], *, instance_path: str, debug_or_testing: bool) -> dict[str, Any]:
+    """The settings a GoogleSignIn runs with, checked as a whole; the host's config is only read."""
+    settings = _parse(config)
+    check_required(settings)
+    check_redis(settings)
+    settings["SESSION_CACHELIB_DIR"] = settings["SESSION_CACHELIB_DIR"] or f"{instance_path}/sessions"
+    if settings["COOKIE_SECURE"] is None:  # unset: Secure, except where a developer serves plain http
+        settings["COOKIE_SECURE"] = not debug_or_testing or bool(config.get("SESSION_COOKIE_SECURE"))
+    return settings
 
 
 def as_text(value: Any) -> str:
@@ -192,26 +216,36 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def check_required(config: Mapping[str, Any]) -> None:
+def check_required(settings: Mapping[str, Any]) -> None:
     """Fail at start-up, naming the first missing secret, rather than at the first sign-in."""
     for name in REQUIRED:
-        if not config.get(name):
-            raise ConfigError(f"{name} is not set: add it to the environment or to .env (see .env.example)")
+        if not settings.get(name):
+            raise ConfigError(f"{config_key(name)} is not set: add it to the app's config (the reference app: to "
+                              "the environment or to .env, see .env.example)")
 
 
-def check_redis(config: Mapping[str, Any]) -> None:
-    """The Redis settings that only make sense together (store.redis_client reads them)."""
-    sentinels, cluster = config.get("REDIS_SENTINELS"), config.get("REDIS_CLUSTER_URL")
+def check_redis(settings: Mapping[str, Any]) -> None:
+    """The Redis settings that only make sense together (store/redis.py reads them)."""
+    sentinels, cluster = settings.get("REDIS_SENTINELS"), settings.get("REDIS_CLUSTER_URL")
+    sentinels_key, cluster_key = config_key("REDIS_SENTINELS"), config_key("REDIS_CLUSTER_URL")
     if sentinels and cluster:
-        raise ConfigError("REDIS_SENTINELS and REDIS_CLUSTER_URL are both set: a Redis is either watched by "
+        raise ConfigError(f"{sentinels_key} and {cluster_key} are both set: a Redis is either watched by "
                           "Sentinel or a Cluster, set only one")
-    if (sentinels or cluster) and config.get("SESSION_TYPE") != "redis":
-        which = "REDIS_SENTINELS" if sentinels else "REDIS_CLUSTER_URL"
+    if (sentinels or cluster) and settings.get("SESSION_TYPE") != "redis":
+        which = sentinels_key if sentinels else cluster_key
         raise ConfigError(f"{which} is set, but SESSION_TYPE is not redis: set SESSION_TYPE=redis to use it")
-    if bool(config.get("REDIS_CLIENT_CERT")) != bool(config.get("REDIS_CLIENT_KEY")):
-        raise ConfigError("REDIS_CLIENT_CERT and REDIS_CLIENT_KEY go together: set both, or neither")
+    if bool(settings.get("REDIS_CLIENT_CERT")) != bool(settings.get("REDIS_CLIENT_KEY")):
+        raise ConfigError(f"{config_key('REDIS_CLIENT_CERT')} and {config_key('REDIS_CLIENT_KEY')} go together: "
+                          "set both, or neither")
     url_name = "REDIS_CLUSTER_URL" if cluster else "REDIS_URL"
-    tls = str(config.get(url_name) or "").startswith("rediss://")
+    tls = str(settings.get(url_name) or "").startswith("rediss://")
     for name in ("REDIS_CA_CERT", "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY"):
-        if config.get(name) and not tls:
-            raise ConfigError(f"{name} is set, but {url_name} is not a rediss:// URL: TLS is asked for by the URL")
+        if settings.get(name) and not tls:
+            raise ConfigError(f"{config_key(name)} is set, but {config_key(url_name)} is not a rediss:// URL: "
+                              "TLS is asked for by the URL")
+
+
+def settings() -> dict[str, Any]:
+    """The running app's settings, as read_settings found them at init_app."""
+    found: dict[str, Any] = current_app.extensions["google_signin_settings"]
+    return found

@@ -1,5 +1,6 @@
-"""Helpers for tests of an app that uses the extension: what the session store holds, read the way
-a test needs, without reaching into the extension's private attributes.
+"""Helpers for tests of an app that uses the extension: a test client signed in without Google
+(`sign_in`), and what the session store holds, read the way a test needs, without reaching into
+the extension's private attributes.
 
 Every helper refuses (RuntimeError) unless `app.testing` is true: none of this belongs in a
 running site.
@@ -7,16 +8,24 @@ running site.
 
 from __future__ import annotations
 
+from http.cookies import SimpleCookie
 from typing import Any, cast
 
-from flask import Flask
+from flask import Flask, session
 from flask.testing import FlaskClient
 
+from .sessions.identity import GoogleIdentity
 from .sessions.interface import SealedSessions
 from .sessions.pending import pending_cookie
 from .store import Records, digest
+from .web import signin
 
-__all__ = ["pending_record", "session_key", "session_record", "store"]
+__all__ = ["DEFAULT_CLAIMS", "pending_record", "session_key", "session_record", "sign_in", "store"]
+
+#: What a signed-in test user says about themselves unless a test says otherwise.
+DEFAULT_CLAIMS: dict[str, Any] = {"sub": "100000000000000000001", "email": "ada@example.com",
+                                  "email_verified": True, "name": "Ada Lovelace", "given_name": "Ada",
+                                  "family_name": "Lovelace", "picture": None}
 
 
 def _interface(app: Flask) -> SealedSessions:
@@ -56,3 +65,25 @@ def pending_record(app: Flask, client: FlaskClient, state: str) -> dict[str, Any
     secret = cookie.value.partition(".")[2]
     key = vault.records.pending_key(digest(secret))
     return vault.load(key, vault.opener(secret))
+
+
+def sign_in(client: FlaskClient, **claims: Any) -> GoogleIdentity:
+    """Sign `client` in as a Google user with `claims` (DEFAULT_CLAIMS for the rest), through the
+    real session layer: the session is stored and sealed as a sign-in stores it, the host's
+    user_loader is asked (None raises SignInError, as the sign-in refuses), `signed_in` is not sent,
+    and the user has no Google access (no token). What the client's visitor session held is kept.
+    Returns the identity `current_user` is (without a user_loader)."""
+    app = client.application
+    interface = _interface(app)
+    everything = {**DEFAULT_CLAIMS, **claims}
+    cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME") or "session")
+    headers = {"Cookie": f"{cookie.key}={cookie.value}"} if cookie else {}
+    with app.test_request_context(headers={**headers, "User-Agent": "flask_google_signin.testing"}):
+        who = signin.sign_in(everything, dict(everything), None)
+        response = app.response_class()
+        interface.save_session(app, session, response)  # type: ignore[arg-type]
+    for header in response.headers.getlist("Set-Cookie"):
+        for name, morsel in SimpleCookie(header).items():
+            client.set_cookie(name, morsel.value, path=morsel["path"] or "/", secure=bool(morsel["secure"]),
+                              httponly=True)
+    return who

@@ -25,14 +25,15 @@ from typing import Any
 
 import requests
 from authlib.integrations.flask_client import OAuthError
-from flask import current_app, g
 
 from .. import metrics
 from ..errors import GoogleAPIError, SignInError, StoreUnavailable
 from ..oidc.client import google, provider_errors
 from ..oidc.http import ProviderSession
+from ..sessions.identity import identity
 from ..sessions.interface import current_id, drop_google_access, sealed_session, session_interface, session_record
 from ..sessions.record import Token
+from ..settings import settings
 from . import index as accounts
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,56 @@ def granted_scopes() -> set[str]:
     return set(token.get("scope", "").split()) if token else set()
 
 
+class GoogleAPISession(requests.Session):
+    """A requests session that calls Google APIs as the signed-in user: any method, any body.
+
+    Each call carries the session's access token (the host never handles it), runs under the same
+    hard deadline as every provider call, and follows no redirect (the token is for Google only).
+    A 401 gets one refresh (single-flight per session, refresh_token) and one retry. The answer
+    comes back as requests gives it, whatever its status; what cannot give an answer raises
+    GoogleAPIError: `no_access` without tokens, `access_ended` when the refresh was refused (the
+    tokens are dropped), `timeout` at the deadline, `unavailable` for a failed connection.
+    """
+
+    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        token = session_record().get("token")
+        if not token:
+            raise GoogleAPIError("no_access")
+        response = self._send(str(method), str(url), token, kwargs)
+        if response.status_code == 401:  # expired or revoked early: one refresh, one retry
+            if not token.get("refresh_token"):
+                drop_google_access("expired")
+                fresh = None
+            else:
+                fresh = refresh_token(token)
+            if fresh is None:
+                raise GoogleAPIError("access_ended", 401)
+            response = self._send(str(method), str(url), fresh, kwargs)
+        return response
+
+    @staticmethod
+    def _send(method: str, url: str, token: Token, options: dict[str, Any]) -> requests.Response:
+        headers = {**(options.get("headers") or {}), "Authorization": f"Bearer {token['access_token']}"}
+        options = {**options, "headers": headers, "allow_redirects": False}
+        try:
+            with ProviderSession(endpoint="google_api") as http:
+                response: requests.Response = http.request(method, url, withhold_token=True, **options)
+                return response
+        except requests.RequestException as exc:
+            kind = "timeout" if isinstance(exc, requests.Timeout) else "unavailable"
+            log.warning("Google API call failed", extra={"event": "google_api_failed",
+                                                          "reason": f"{kind} ({type(exc).__name__})"})
+            raise GoogleAPIError(kind) from None
+
+
+def google_session() -> GoogleAPISession:
+    """A requests-compatible session for Google APIs on the signed-in user's behalf (GoogleAPISession)::
+
+        response = google_session().post(f"{DRIVE}/files", json={"name": "notes.txt"})
+    """
+    return GoogleAPISession()
+
+
 def authorized_get(url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
     """GET a Google API as the signed-in user; the JSON object it answers.
 
@@ -82,19 +133,8 @@ def authorized_get(url: str, params: Mapping[str, str] | None = None) -> dict[st
     (the tokens are dropped), `unauthorized` on a second 401, `forbidden` on 403 (API not enabled,
     scope not granted), `unavailable` on 429/5xx or a failed connection, `timeout` at the deadline.
     """
-    token = session_record().get("token")
-    if not token:
-        raise GoogleAPIError("no_access")
-    response = _get(url, params, token)
-    if response.status_code == 401:  # expired or revoked early: one refresh, one retry
-        if not token.get("refresh_token"):
-            drop_google_access("expired")
-            fresh = None
-        else:
-            fresh = refresh_token(token)
-        if fresh is None:
-            raise GoogleAPIError("access_ended", 401)
-        response = _get(url, params, fresh)
+    with google_session() as http:
+        response = http.get(url, params=params, headers={"Accept": "application/json"})
     if response.status_code != 200:
         status = response.status_code
         kind = {401: "unauthorized", 403: "forbidden", 429: "unavailable"}.get(status, "bad_response")
@@ -111,25 +151,10 @@ def authorized_get(url: str, params: Mapping[str, str] | None = None) -> dict[st
     return data
 
 
-def _get(url: str, params: Mapping[str, str] | None, token: Token) -> requests.Response:
-    """One bearer GET under the request's deadline; no redirects (the token is for Google only)."""
-    headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"}
-    try:
-        with ProviderSession(endpoint="google_api") as http:
-            response: requests.Response = http.request("GET", url, params=params, headers=headers,
-                                                       withhold_token=True, allow_redirects=False)
-            return response
-    except requests.RequestException as exc:
-        kind = "timeout" if isinstance(exc, requests.Timeout) else "unavailable"
-        log.warning("Google API call failed", extra={"event": "google_api_failed",
-                                                      "reason": f"{kind} ({type(exc).__name__})"})
-        raise GoogleAPIError(kind) from None
-
-
 def lock_lease() -> int:
     """Seconds a refresh lock lasts: more than the refresh can take (the hard PROVIDER_TIMEOUT deadline,
     plus the store reads and writes around it), so a live holder never loses it."""
-    config = current_app.config
+    config = settings()
     return math.ceil(float(config["PROVIDER_TIMEOUT"]) + 4 * float(config["REDIS_TIMEOUT"])) + 2
 
 
@@ -178,7 +203,8 @@ def _refresh_holding_lock(stale: Token) -> Token | None:
     """The token call itself; its outcome is stored before the lock goes, for the requests waiting."""
     if _taken_from_store(stale):  # done by another request just before we took the lock
         return session_record().get("token")
-    sub = g.user["sub"] if g.get("user") else None
+    who = identity()
+    sub = who.sub if who is not None else None
     if sub and not accounts.tokens_still_valid(sub):  # a security event revoked it: dropped, never used
         session_interface().write_now(sealed_session())
         return None
@@ -240,7 +266,10 @@ def disconnect_google() -> None:
     Google's revocation ends the whole grant (the sign-in scopes too, on every device of the user),
     not only the scopes a connect added: say so where the button is.
     """
-    sub = g.user["sub"]
+    who = identity()
+    if who is None:
+        return
+    sub = who.sub
     revoke_at_google(sub)
     drop_google_access("disconnected")
     log.info("Google access disconnected", extra={"event": "google_disconnected", "sub": sub})

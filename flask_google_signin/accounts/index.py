@@ -24,18 +24,22 @@ from typing import Any, TypedDict, cast
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app, session
+from flask import Flask, current_app, session
+from werkzeug.local import LocalProxy
 
 from .. import metrics
 from ..sessions.interface import current_id, record_lifetime, session_interface, session_record
 from ..sessions.record import SessionRecord
+from ..signals import signed_out
 from ..store import Vault
 
 log = logging.getLogger(__name__)
 
 PREFIX_LENGTH = 16  # Google's `prefix` token identifier: the token's first 16 characters
-# end_user_sessions' causes -> metrics' `cause` label; any other cause is a security event's name (risc.py)
-ENDED_BY_USER = {"signed out elsewhere": "elsewhere", "signed out everywhere": "everywhere"}
+# signed_out's reason -> the sessions_ended metric's `cause`
+CAUSES = {"sign_out": "sign_out", "idle_timeout": "expiry", "absolute_timeout": "expiry",
+          "ended_elsewhere": "elsewhere", "everywhere": "everywhere", "security_event": "security_event",
+          "user_loader": "user_loader"}
 
 
 class Entry(TypedDict):
@@ -171,7 +175,15 @@ def other_live_sessions(sub: str) -> int:
 # --------------------------------------------------------------------------- ending sessions
 
 
-def end_user_sessions(sub: str, cause: str, *, keep_sid: str | None = None) -> int:
+def announce_end(sub: str, reason: str, user: Any = None) -> None:
+    """A session ended: counted, and `signed_out` sent once, from the app itself, with its reason
+    (a key of CAUSES) and the user's `sub`; `user` is the identity when this request was that session's."""
+    metrics.session_ended(CAUSES.get(reason, reason))
+    app = cast("LocalProxy[Flask]", current_app)._get_current_object()
+    signed_out.send(app, user=user, sub=sub, reason=reason)
+
+
+def end_user_sessions(sub: str, reason: str, *, keep_sid: str | None = None, detail: str = "") -> int:
     """End every session of `sub` on every instance (but `keep_sid`); returns how many ended.
 
     Each record is deleted, so its next request anywhere is anonymous; each ending is an audit line.
@@ -179,17 +191,17 @@ def end_user_sessions(sub: str, cause: str, *, keep_sid: str | None = None) -> i
     ended, key = 0, index().user_key(sub)
     for session_id in index().entries(key):
         if session_id != keep_sid:
-            end_indexed_session(sub, key, session_id, cause)
+            end_indexed_session(sub, key, session_id, reason, detail)
             ended += 1
     return ended
 
 
-def end_indexed_session(sub: str, key: str, session_id: str, cause: str) -> None:
+def end_indexed_session(sub: str, key: str, session_id: str, reason: str, detail: str = "") -> None:
     """Delete one session's record and index entry: its next request, anywhere, is anonymous."""
     index().records.delete(record_key(session_id))
     index().remove(key, session_id)
-    log.info("session ended", extra={"event": "session_ended", "reason": cause, "sub": sub})
-    metrics.session_ended(ENDED_BY_USER.get(cause, "security_event"))
+    log.info("session ended", extra={"event": "session_ended", "reason": detail or reason, "sub": sub})
+    announce_end(sub, reason)
 
 
 def drop_refresh_token(identifier: str, alg: str) -> int:

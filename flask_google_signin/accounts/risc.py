@@ -46,6 +46,7 @@ from joserfc.jws import JWSRegistry
 from .. import metrics
 from ..oidc.client import ALGORITHMS, METADATA_TTL
 from ..oidc.http import ProviderSession
+from ..settings import settings
 from . import index as accounts
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Transmitter:
         """The configuration document: `issuer` and `jwks_uri`; its issuer must match its URL."""
         if time.monotonic() - self.loaded_at < METADATA_TTL:
             return
-        url = current_app.config["RISC_CONFIGURATION_URL"]
+        url = settings()["RISC_CONFIGURATION_URL"]
         document = fetch_json(url)
         issuer = document.get("issuer") if isinstance(document, dict) else None
         jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
@@ -180,7 +181,7 @@ def check(claims: dict[str, Any], sender: Transmitter) -> tuple[str, list[Event]
     """RFC 8417's claims and Google's checks: iss, aud, jti, iat, events; then each event's subject."""
     if claims.get("iss") != sender.issuer:
         raise Refused("invalid_issuer", "iss is not the RISC configuration's issuer")
-    client_id = current_app.config["GOOGLE_CLIENT_ID"]
+    client_id = settings()["GOOGLE_CLIENT_ID"]
     if claims.get("aud") not in (client_id, [client_id]):
         raise Refused("invalid_audience", "aud is not this app's client id")
     jti = claims.get("jti")
@@ -235,7 +236,7 @@ def apply(item: Event, jti: str) -> None:
     extra = {"event": "risc_event", "reason": item.name, "sub": item.sub, "jti": jti}
     detail = f" ({item.detail})" if item.detail else ""
     if item.sub is not None:
-        count = accounts.end_user_sessions(item.sub, cause=item.name)
+        count = accounts.end_user_sessions(item.sub, "security_event", detail=item.name)
         log.info("security event %s%s: %d session(s) ended; jti %s", item.name, detail, count, jti, extra=extra)
     elif item.token is not None:
         identifier, alg = item.token

@@ -34,7 +34,7 @@ from ..errors import SignInError
 from ..sessions.interface import PENDING_LIFETIME
 from ..sessions.pending import save_pending, take_pending
 from ..sessions.record import Connect, PendingData, Token
-from ..settings import GOOGLE_METADATA_URL
+from ..settings import GOOGLE_METADATA_URL, settings
 from .http import ProviderSession
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,11 @@ class GoogleClient(FlaskOAuth2App):
 
     @property
     def issuer(self) -> str:
-        return discovery_issuer(current_app.config["GOOGLE_SERVER_METADATA_URL"])
+        return discovery_issuer(settings()["GOOGLE_SERVER_METADATA_URL"])
 
     @property
     def id_token_issuers(self) -> list[str]:
-        if current_app.config["GOOGLE_SERVER_METADATA_URL"] == GOOGLE_METADATA_URL:
+        if settings()["GOOGLE_SERVER_METADATA_URL"] == GOOGLE_METADATA_URL:
             return ["https://accounts.google.com", "accounts.google.com"]  # Google sends either
         return [self.issuer]
 

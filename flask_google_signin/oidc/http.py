@@ -23,6 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .. import metrics
+from ..settings import settings
 
 # Provider metadata keys -> the endpoint's name in metrics (once discovery is loaded)
 METADATA_ENDPOINTS = {"token_endpoint": "token", "userinfo_endpoint": "userinfo", "jwks_uri": "jwks",
@@ -80,7 +81,7 @@ class ProviderSession(OAuth2Session):
             if isinstance(adapter, HTTPAdapter):
                 adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
         if has_request_context():
-            budget = current_app.config["PROVIDER_TIMEOUT"]
+            budget = settings()["PROVIDER_TIMEOUT"]
             self.deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
             self.default_timeout = max(0.2, self.deadline - time.monotonic())
 
@@ -127,9 +128,8 @@ def endpoint_name(url: str) -> str:
     """A fixed name for a provider URL: discovery, token, userinfo, jwks, revoke, risc, else other."""
     if not has_app_context():
         return "other"
-    config = current_app.config
     url = url.partition("?")[0]
-    if url == config["GOOGLE_SERVER_METADATA_URL"]:
+    if url == settings()["GOOGLE_SERVER_METADATA_URL"]:
         return "discovery"
     client = current_app.extensions.get("google_signin_client")
     metadata = getattr(client, "server_metadata", None) or {}

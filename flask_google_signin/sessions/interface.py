@@ -1,20 +1,27 @@
-"""Server-side sessions on Flask-Session, sealed, with conditional writes.
+"""Sessions: a signed cookie for visitors, sealed server-side records for signed-in users.
 
-The cookie carries `id.secret`: the id names the record in the store, the secret opens it
-(store/vault.py). Flask-Session's ServerSideSessionInterface does the rest: opening and saving,
-the cookie, `Vary: Cookie`. What this class gives it:
+A visitor's session (whatever the host keeps before sign-in: a cart, a flash message, a CSRF
+token) is Flask's own signed cookie, as in a Flask app without the extension: no store write, and
+the browser can read it (a 4 KB limit). At sign-in it moves into a sealed server-side record, and
+the cookie becomes `id.secret`: the id names the record in the store, the secret opens it
+(store/vault.py).
+
+Server-side sessions are Flask-Session's base interface (opening, saving, the cookie,
+`Vary: Cookie`), given:
 - its backend hooks (`_generate_sid`, `_retrieve_session_data`, `_upsert_session`, `_delete_session`)
   over the vault, with conditional writes: a session that was ended (sign-out, expiry, ended
   elsewhere) is never written back by a request that loaded it earlier, and that request sets no
   cookie;
-- three small overrides: `open_session` (a store that does not answer gives a session marked
-  unavailable, which becomes a 503 page; static files and the host's session-exempt views never
-  touch the store), `save_session` (a
-  refused write sets no cookie; a store failure is StoreUnavailable) and `regenerate` (the old
-  record is deleted even when the session was just cleared, which Flask-Session's skips).
+- small overrides: `open_session` (visitors to Flask's signed cookies; a store that does not
+  answer gives a session marked unavailable, which becomes a 503 page; static files and the host's
+  session-exempt views never touch the store), `save_session` (a refused write sets no cookie; a
+  store failure is StoreUnavailable), `regenerate` (the old record is deleted even when the session
+  was just cleared, which Flask-Session's skips), and the cookie's attributes.
 
-A record with nobody signed in (a flash message) lives 10 minutes, a signed-in one until its idle
-or absolute lifetime ends, whichever is first.
+The session cookie is HttpOnly and `SameSite=Lax` (Strict would drop it on the provider's redirect
+back), and Secure as GOOGLE_SIGNIN_COOKIE_SECURE says; its name, domain and path are the host's.
+A signed-in record outlives its session by GOOGLE_SIGNIN_EXPIRED_GRACE, so that a request soon
+after the end can be told the session expired.
 """
 
 from __future__ import annotations
@@ -22,23 +29,24 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from flask import Flask, Request, Response, current_app, flash, session
-from flask.sessions import SessionMixin
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 
 from ..errors import StoreUnavailable
+from ..settings import settings
 from ..store import Vault, new_secret
 from .record import SessionRecord
 
 log = logging.getLogger(__name__)
 
 TOUCH_INTERVAL = 60  # seconds between writes of the idle clock
-PENDING_LIFETIME = 600  # a sign-in must come back within 10 minutes; an anonymous record lives as long
+PENDING_LIFETIME = 600  # a sign-in must come back within 10 minutes
 COOKIE_VALUE = re.compile(r"([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})")
 
 
@@ -52,17 +60,42 @@ class SealedSession(ServerSideSession):
     def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None,
                  permanent: bool | None = None) -> None:
         super().__init__(initial, sid, permanent)
+        self.server_side = False  # a signed-in session's record; False: a visitor's signed cookie
         self.stored = False  # its record exists in the store: updates only (Redis SET XX)
         self.unavailable = False  # the store did not answer when it was opened
         self.written: dict[str, Any] | None = None  # what write_now stored: not stored again unchanged
 
 
-class SealedSessions(ServerSideSessionInterface):
+class CookiePolicy:
+    """The attributes of every cookie the extension sets: HttpOnly, SameSite=Lax, Secure as configured."""
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return True
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return "Lax"
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        secure: bool = app.extensions["google_signin_settings"]["COOKIE_SECURE"]
+        return secure
+
+
+class VisitorCookies(CookiePolicy, SecureCookieSessionInterface):
+    """Flask's own signed-cookie sessions (SECRET_KEY, SECRET_KEY_FALLBACKS), for visitors."""
+
+    def open_visitor(self, app: Flask, request: Request) -> SealedSession:
+        """The visitor's session from the signed cookie; empty when there is none, or it does not verify."""
+        opened = self.open_session(app, request)
+        return SealedSession(dict(opened) if opened is not None else None)
+
+
+class SealedSessions(CookiePolicy, ServerSideSessionInterface):
     session_class = SealedSession
 
     def __init__(self, app: Flask, vault: Vault, space: str) -> None:
         super().__init__(app, key_prefix=f"session:{space}:", use_signer=False, permanent=True)
         self.vault = vault
+        self.visitors = VisitorCookies()
         self.static_path = f"{app.static_url_path}/" if app.static_url_path else None
         self.exempt_views: list[Callable[..., Any]] = []  # GoogleSignIn.session_exempt
         self._exempt_paths: frozenset[str] | None = None  # their paths, found at the first request
@@ -88,7 +121,7 @@ class SealedSessions(ServerSideSessionInterface):
         if data == sess.written:
             return
         key, secret = self._split(store_id) or ("", "")
-        if not self.vault.save(key, self.vault.opener(secret), data, record_lifetime(sess), exists=sess.stored):
+        if not self.vault.save(key, self.vault.opener(secret), data, record_lifetime(data), exists=sess.stored):
             raise WriteRefused
         sess.stored, sess.written = True, data
 
@@ -102,6 +135,9 @@ class SealedSessions(ServerSideSessionInterface):
     def open_session(self, app: Flask, request: Request) -> SealedSession:
         if (self.static_path and request.path.startswith(self.static_path)) or request.path in self.exempt_paths(app):
             return self.fresh()
+        cookie = request.cookies.get(self.get_cookie_name(app), "")
+        if not COOKIE_VALUE.fullmatch(cookie):  # a visitor: Flask's signed cookie, or none
+            return self.visitors.open_visitor(app, request)
         try:
             sess: SealedSession = super().open_session(app, request)
         except self.vault.store_errors as exc:
@@ -109,7 +145,11 @@ class SealedSessions(ServerSideSessionInterface):
             sess = self.fresh()
             sess.unavailable = True  # the request then gets the 503 page
             return sess
-        sess.stored = sess.sid == request.cookies.get(self.get_cookie_name(app))
+        if sess.sid != cookie:  # the record is gone (ended, expired): a visitor now, and the stale cookie goes
+            visitor = self.fresh()
+            visitor.modified = True
+            return visitor
+        sess.server_side = sess.stored = True
         return sess
 
     def exempt_paths(self, app: Flask) -> frozenset[str]:
@@ -124,10 +164,14 @@ class SealedSessions(ServerSideSessionInterface):
         return self._exempt_paths
 
     def fresh(self) -> SealedSession:
-        return SealedSession(sid=self._generate_sid(0), permanent=self.permanent)
+        """An empty visitor's session."""
+        return SealedSession()
 
     def save_session(self, app: Flask, sess: SealedSession, response: Response) -> None:
         if sess.unavailable:
+            return
+        if not sess.server_side:
+            self.visitors.save_session(app, sess, response)
             return
         try:
             super().save_session(app, sess, response)
@@ -136,15 +180,31 @@ class SealedSessions(ServerSideSessionInterface):
         except self.vault.store_errors as exc:
             raise StoreUnavailable(type(exc).__name__) from None
 
-    def regenerate(self, sess: SealedSession) -> None:
-        """A new id and secret; the old record is deleted (sign-in, sign-out)."""
+    def regenerate(self, sess: SealedSession, *, server_side: bool = True) -> None:
+        """A new id and secret, the old record deleted: at sign-in (server_side) and at sign-out (a
+        visitor's session again)."""
         try:
             if sess.stored:
                 self._delete_session(self.key_prefix + sess.sid)
         except self.vault.store_errors as exc:
             raise StoreUnavailable(type(exc).__name__) from None
-        sess.sid = self._generate_sid(0)
+        sess.sid = self._generate_sid(0) if server_side else None
+        sess.server_side, sess.permanent = server_side, server_side
         sess.stored, sess.written, sess.modified = False, None, True
+
+    def get_expiration_time(self, app: Flask, sess: SessionMixin) -> datetime | None:
+        """A signed-in session's cookie lasts as long as its record may; a visitor's as Flask says."""
+        if not getattr(sess, "server_side", False):
+            expires: datetime | None = super().get_expiration_time(app, sess)
+            return expires
+        return datetime.fromtimestamp(time.time() + record_lifetime(sess), tz=UTC)
+
+    def should_set_cookie(self, app: Flask, sess: SessionMixin) -> bool:
+        """Only when the session changed: the idle clock is written once a minute, not each request."""
+        return bool(sess.modified)
+
+    def should_set_storage(self, app: Flask, sess: SessionMixin) -> bool:
+        return bool(sess.modified)
 
     # -- for the layers above
 
@@ -152,7 +212,7 @@ class SealedSessions(ServerSideSessionInterface):
         """Store the session before the view goes on (a sign-in is logged only once stored); the
         response then sets the cookie without storing it again."""
         try:
-            self._upsert_session(current_app.permanent_session_lifetime, sess, self.key_prefix + sess.sid)
+            self._upsert_session(timedelta(0), sess, self.key_prefix + sess.sid)
         except WriteRefused:
             log.info("late write refused: the session ended meanwhile", extra={"event": "session_write_refused"})
         except self.vault.store_errors as exc:
@@ -190,6 +250,14 @@ class SessionInfo:
     userinfo: dict[str, Any]  # the provider's userinfo response, as sent
 
 
+def session_end(record: Mapping[str, Any]) -> tuple[int, str]:
+    """When a signed-in session ends, and why then: "idle_timeout" or "absolute_timeout"."""
+    config = settings()
+    idle_end = int(record.get("last_seen", 0)) + int(config["IDLE_TIMEOUT"])
+    absolute_end = int(record.get("signed_in_at", 0)) + int(config["ABSOLUTE_TIMEOUT"])
+    return (idle_end, "idle_timeout") if idle_end < absolute_end else (absolute_end, "absolute_timeout")
+
+
 def session_record() -> SessionRecord:
     """This request's `flask.session` (the same object: writes mark it modified), typed as SessionRecord."""
     return cast(SessionRecord, session)
@@ -215,19 +283,16 @@ def current_session() -> SessionInfo | None:
     record = session_record()
     if "user" not in record:
         return None
-    idle = int(current_app.permanent_session_lifetime.total_seconds())
-    signed_in_at, last_seen = record.get("signed_in_at", 0), record.get("last_seen", 0)
-    expires_at = min(signed_in_at + int(current_app.config["SESSION_ABSOLUTE_LIFETIME"]), last_seen + idle)
-    return SessionInfo(signed_in_at, last_seen, expires_at, idle, dict(record.get("userinfo", {})))
+    expires_at, _ = session_end(record)
+    return SessionInfo(record.get("signed_in_at", 0), record.get("last_seen", 0), expires_at,
+                       int(settings()["IDLE_TIMEOUT"]), dict(record.get("userinfo", {})))
 
 
-def record_lifetime(sess: SessionMixin) -> int:
-    """Seconds the store keeps this record: anonymous 10 minutes; signed in, until idle or absolute end."""
-    if "user" not in sess:
-        return PENDING_LIFETIME
-    idle = int(current_app.permanent_session_lifetime.total_seconds())
-    absolute_end = sess.get("signed_in_at", 0) + current_app.config["SESSION_ABSOLUTE_LIFETIME"]
-    return max(1, min(idle, int(absolute_end - time.time())))
+def record_lifetime(record: Mapping[str, Any]) -> int:
+    """Seconds the store keeps a signed-in record: until its session ends, and the grace after it,
+    in which a request is told the session expired."""
+    end, _ = session_end(record)
+    return max(1, int(end - time.time()) + int(settings()["EXPIRED_GRACE"]))
 
 
 def init_sessions(app: Flask, vault: Vault, space: str) -> SealedSessions:
@@ -237,10 +302,10 @@ def init_sessions(app: Flask, vault: Vault, space: str) -> SealedSessions:
 
 
 def end_session(message: str, category: str = "info") -> None:
-    """Delete the record, leave a message under a new id: the old cookie then opens nothing, and
-    no request that loaded the old record can write it back (the conditional writes)."""
+    """Delete the record and leave a message in a visitor's cookie: the old cookie then opens
+    nothing, and no request that loaded the old record can write it back (the conditional writes)."""
     session.clear()
-    session_interface().regenerate(sealed_session())
+    session_interface().regenerate(sealed_session(), server_side=False)
     flash(message, category)
 
 

@@ -45,9 +45,10 @@ class RateLimit:
 
 def init_limits(app: Flask) -> None:
     """Parse both settings (checked already at start-up); the web layer answers RateLimited with 429."""
+    config = app.extensions["google_signin_settings"]
     app.extensions["google_signin_limits"] = {
-        "login": RateLimit("login", app.config["LOGIN_RATE_LIMIT"]),
-        "risc": RateLimit("risc", app.config["RISC_RATE_LIMIT"]),
+        "login": RateLimit("login", config["LOGIN_RATE_LIMIT"]),
+        "risc": RateLimit("risc", config["RISC_RATE_LIMIT"]),
     }
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from typing import cast
 
-from flask import Response, after_this_request, current_app, request
+from flask import Response, after_this_request, request
 
 from ..errors import SignInError, StoreUnavailable
+from ..settings import settings
 from ..store import FULL, digest, new_secret
 from . import limits
 from .interface import PENDING_LIFETIME, session_interface
@@ -23,12 +24,12 @@ MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest drop
 
 def pending_cookie(state: str) -> str:
     """One cookie per pending sign-in, named after its state: parallel sign-ins do not collide."""
-    return f"{current_app.config['SESSION_COOKIE_NAME']}_signin_{state[:12]}"
+    return f"{settings()['SESSION_COOKIE_NAME']}_signin_{state[:12]}"
 
 
 def _pending_cookies() -> list[tuple[int, str, str]]:
     """This browser's pending sign-ins as (issued, cookie name, secret), oldest first."""
-    prefix = f"{current_app.config['SESSION_COOKIE_NAME']}_signin_"
+    prefix = f"{settings()['SESSION_COOKIE_NAME']}_signin_"
     found: list[tuple[int, str, str]] = []
     for name, value in request.cookies.items():
         issued, _, secret = value.partition(".")
@@ -38,12 +39,11 @@ def _pending_cookies() -> list[tuple[int, str, str]]:
 
 
 def _set_cookie(name: str, value: str, max_age: int) -> None:
-    config = current_app.config
+    secure = settings()["COOKIE_SECURE"]
 
     @after_this_request
     def set_it(response: Response) -> Response:
-        response.set_cookie(name, value, max_age=max_age, httponly=True, secure=config["SESSION_COOKIE_SECURE"],
-                            samesite="Lax", path="/")
+        response.set_cookie(name, value, max_age=max_age, httponly=True, secure=secure, samesite="Lax", path="/")
         return response
 
 
@@ -61,7 +61,7 @@ def save_pending(state: str, data: PendingData) -> None:
     pending: PendingSignIn = {"state": state, "data": data}
     try:
         outcome = vault.add_pending(key, vault.opener(secret), pending, PENDING_LIFETIME,
-                                    current_app.config["PENDING_SIGNINS_MAX"], limits.windows("login"))
+                                    settings()["PENDING_SIGNINS_MAX"], limits.windows("login"))
     except vault.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
     if outcome > 0:

@@ -7,7 +7,7 @@ from typing import Any, NotRequired, TypedDict
 
 
 class User(TypedDict):
-    """Who is signed in (`g.user`, `current_user`): userinfo's value of each claim, else the ID token's.
+    """Who is signed in (GoogleIdentity): userinfo's value of each claim, else the ID token's.
 
     `sub` is checked (a non-empty string, the same in both); the others are the provider's values
     as sent, so any JSON type, or None when neither had the claim. `hd` is the ID token's only.

@@ -37,7 +37,7 @@ def open_records(config: Mapping[str, Any], space: str, pending_lifetime: int) -
             raise ConfigError("SESSION_TYPE is redis, but the redis package is not installed: "
                               "pip install 'flask-google-signin[redis]'")
         return RedisRecords(redis_client(config), space)
-    shortest = min(pending_lifetime, int(config["PERMANENT_SESSION_LIFETIME"]))
+    shortest = min(pending_lifetime, int(config["IDLE_TIMEOUT"]))
     records = FolderRecords(config["SESSION_CACHELIB_DIR"], shortest, pending_lifetime)
     records.ensure()
     return records

@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 
 import click
 import requests
-from flask import current_app
 from flask.cli import AppGroup
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from ..accounts.risc import EVENT_TYPES
+from ..settings import settings
 
 RISC_API = "https://risc.googleapis.com/v1beta"
 AUDIENCE = "https://risc.googleapis.com/google.identity.risc.v1beta.RiscManagementService"
@@ -50,7 +50,7 @@ key_file_option = click.option(
 @key_file_option
 def register(url: str | None, key_file: Path) -> None:
     """Register (or update) the stream: push delivery to URL, every event type the receiver handles."""
-    base = current_app.config.get("PUBLIC_BASE_URL") or ""
+    base = settings().get("PUBLIC_BASE_URL") or ""
     url = url or (base.rstrip("/") + "/risc" if base else None)
     if not url:
         raise click.UsageError("give --url https://your.host/risc (or set PUBLIC_BASE_URL)")

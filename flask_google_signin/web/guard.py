@@ -1,5 +1,5 @@
-"""Who is signed in, for every request: `check_session` loads them, `current_user` and
-`login_required` are how a view asks."""
+"""Who is signed in, for every request: `load_identity` reads the session (and runs the host's
+user_loader); `current_user` and `login_required` are how a view asks."""
 
 from __future__ import annotations
 
@@ -7,56 +7,134 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, g, jsonify, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
-from .. import metrics
 from ..accounts import index as accounts
-from ..errors import SESSION_EXPIRED, StoreUnavailable
-from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_record
+from ..errors import SESSION_EXPIRED, SIGNED_OUT, StoreUnavailable
+from ..sessions.identity import ANONYMOUS, GoogleIdentity, identity, set_identity
+from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
-#: The signed-in user (`sub`, `name`, `email`, `email_verified`, `picture`, `hd`), or None.
-current_user: Any = LocalProxy(lambda: g.get("user"))
+PROBLEM_JSON = "application/problem+json"
 
 
-def login_required(view: F) -> F:
-    """Send anonymous visitors to the sign-in, and back here once they are signed in."""
+@dataclass
+class Hooks:
+    """What the host gave GoogleSignIn: its user_loader and unauthorized_handler (None: the defaults)."""
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not g.get("user"):
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return cast(F, wrapper)
+    user_loader: Callable[[GoogleIdentity], Any] | None = None
+    unauthorized_handler: Callable[[], ResponseReturnValue] | None = None
 
 
-def check_session() -> None:
-    """Load the signed-in user into `g.user`, enforcing idle and absolute lifetimes."""
-    g.user = None
+def hooks() -> Hooks:
+    found: Hooks = current_app.extensions["google_signin_hooks"]
+    return found
+
+
+def _current_user() -> Any:
+    user = g.get("_google_signin_user")
+    return ANONYMOUS if user is None else user
+
+
+#: The signed-in user: the host's own object (user_loader), else a GoogleIdentity; a visitor is an
+#: AnonymousIdentity (falsy, `is_authenticated` False). Never None.
+current_user: Any = LocalProxy(_current_user)
+
+
+def load_identity() -> None:
+    """Before each request: the signed-in identity into `g`, the idle and absolute timeouts
+    enforced, the idle clock moved once a minute, and the host's user_loader run."""
     if request.endpoint == "static":  # the same file for everyone: the session is not read, so no
-        return                        # `Vary: Cookie` keeps shared caches from keeping it (nor a store outage)
-    if sealed_session().unavailable:
+        return                        # `Vary: Cookie` keeps shared caches from keeping it
+    sess = sealed_session()
+    if sess.unavailable:
         raise StoreUnavailable("session store unavailable")
+    if not sess.server_side:
+        return
     record = session_record()
     user = record.get("user")
     if not user:
         return
     now = time.time()
-    since_seen = now - record.get("last_seen", 0)
-    if (now - record.get("signed_in_at", 0) > current_app.config["SESSION_ABSOLUTE_LIFETIME"]
-            or since_seen > current_app.permanent_session_lifetime.total_seconds()):
-        log.info("session expired", extra={"event": "session_expired", "sub": user.get("sub")})
-        accounts.on_sign_out(user["sub"], current_id())
-        end_session(SESSION_EXPIRED)
-        metrics.session_ended("expiry")
+    end, why = session_end(record)
+    if now >= end:  # within the grace the record outlives its session by
+        log.info("session expired", extra={"event": "session_expired", "reason": why, "sub": user.get("sub")})
+        end_this_session(GoogleIdentity(user, record.get("userinfo")), why, SESSION_EXPIRED)
         return
-    g.user = user
-    if since_seen >= TOUCH_INTERVAL:  # the idle clock, written at most once a minute
+    found = GoogleIdentity(user, record.get("userinfo"))
+    set_identity(found)
+    if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:  # the idle clock, written at most once a minute
         record["last_seen"] = int(now)
-        accounts.on_touch(user["sub"])
+        accounts.on_touch(found.sub)
+    loader = hooks().user_loader
+    host_user = loader(found) if loader else found
+    if host_user is None:
+        log.info("user_loader refused the user: session ended", extra={"event": "session_ended",
+                                                                         "reason": "user_loader", "sub": found.sub})
+        end_this_session(found, "user_loader", SIGNED_OUT)
+        return
+    set_identity(found, host_user)
+
+
+def end_this_session(who: GoogleIdentity, reason: str, message: str) -> None:
+    """This request's session ends: out of the index, its record deleted, the signal sent, a message left."""
+    accounts.on_sign_out(who.sub, current_id())
+    end_session(message)
+    set_identity(None)
+    accounts.announce_end(who.sub, reason, user=who)
+
+
+# --------------------------------------------------------------------------- asking for a signed-in user
+
+
+def is_navigation() -> bool:
+    """A browser loading a page, as opposed to a script or an API client: a request that asks for
+    JSON without HTML, says it is an XMLHttpRequest, or carries a Sec-Fetch-Mode other than
+    `navigate` is not one; a request without these headers is."""
+    asked = {value for value, quality in request.accept_mimetypes if quality}
+    if "application/json" in asked and "text/html" not in asked:
+        return False
+    if request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    return mode is None or mode == "navigate"
+
+
+def login_url() -> str:
+    """Where a visitor signs in, coming back to this request's page."""
+    return url_for("google_signin.login", next=request.full_path.rstrip("?"))
+
+
+def unauthorized() -> ResponseReturnValue:
+    """What a visitor gets from a view that needs a signed-in user: the host's unauthorized_handler,
+    else a redirect to the sign-in for a page, and 401 problem details (RFC 9457) for anything else."""
+    handler = hooks().unauthorized_handler
+    if handler is not None:
+        return handler()
+    if is_navigation():
+        return redirect(login_url())
+    response = jsonify(type="about:blank", status=401, title="Sign-in required",
+                       detail="Sign in with Google to use this resource.", login_url=login_url())
+    response.status_code = 401
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def login_required(view: F) -> F:
+    """A view for signed-in users only: a visitor gets `unauthorized()`. It asks whether a Google
+    identity is signed in (whatever the host's user_loader gives); OPTIONS passes (CORS preflight)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.method != "OPTIONS" and identity() is None:
+            return unauthorized()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)

@@ -31,9 +31,12 @@ from ..accounts.risc import (
 from ..errors import RateLimited, StoreUnavailable
 from ..sessions import limits
 from ..sessions.interface import session_interface
+from ..settings import settings
 from ..store import digest, namespace
+from .csrf import exempt_from_flask_wtf
 
-bp = Blueprint("risc", __name__)
+bp = Blueprint("google_signin_risc", __name__)
+exempt_from_flask_wtf(bp)
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +81,7 @@ def receive() -> Response:
                                                                    "reason": "transmitter unavailable"})
         return answer(503, {"description": "Google's RISC configuration or keys could not be fetched"})
     unavailable: tuple[type[Exception], ...] = (*records.store_errors, StoreUnavailable)
-    key = f"risc-jti:{namespace(current_app.config['GOOGLE_CLIENT_ID'])}:{digest(jti)}"
+    key = f"risc-jti:{namespace(settings()['GOOGLE_CLIENT_ID'])}:{digest(jti)}"
     try:
         if not records.put(key, b"1", JTI_LIFETIME, exists=False):  # atomic: one delivery of a jti acts
             log.info("security event token already received; jti %s", jti,

@@ -6,19 +6,20 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import metrics
 from ..accounts.google_api import revoke_at_google
-from ..accounts.index import end_indexed_session, end_user_sessions, handle, index
+from ..accounts.index import announce_end, end_indexed_session, end_user_sessions, handle, index
 from ..errors import SIGNED_OUT_EVERYWHERE
+from ..sessions.identity import GoogleIdentity, identity, set_identity
 from ..sessions.interface import current_id, end_session
+from .csrf import exempt_from_flask_wtf, valid_csrf
 
 log = logging.getLogger(__name__)
-bp = Blueprint("sessions", __name__, template_folder="templates")
+bp = Blueprint("google_signin_sessions", __name__, template_folder="templates")
+exempt_from_flask_wtf(bp)
 
 
 @bp.app_template_filter("google_signin_time")
@@ -29,49 +30,52 @@ def minute(timestamp: int) -> str:
 
 @bp.get("/sessions")
 def sessions_page() -> ResponseReturnValue:
-    user = g.get("user")
-    if not user:
-        return redirect(f"{request.script_root}/login?next=/sessions")
+    who = identity()
+    if who is None:
+        return redirect(url_for("google_signin.login", next=url_for(".sessions_page")))
     current = current_id()
-    entries = sorted(index().entries(index().user_key(user["sub"])).items(),
+    entries = sorted(index().entries(index().user_key(who.sub)).items(),
                      key=lambda item: (item[0] != current, -item[1]["last_active"]))
     rows = [{"handle": handle(sid), "current": sid == current, **entry} for sid, entry in entries]
     return render_template("google_signin/sessions.html", rows=rows)
 
 
-def signed_in_user() -> Any:
-    """The forms below act for a signed-in user only (CSRFProtect has already checked the token)."""
-    user = g.get("user")
-    if not user:
+def signed_in_user() -> GoogleIdentity:
+    """The forms below act for a signed-in user only, with this session's CSRF token (else 400)."""
+    who = identity()
+    if who is None:
         abort(403)
-    return user
+    if not valid_csrf():
+        abort(400, "The form expired. Please reload the page and try again.")
+    return who
 
 
 @bp.post("/sessions/end")
 def end_one() -> ResponseReturnValue:
-    user = signed_in_user()
-    wanted, key = request.form.get("session", ""), index().user_key(user["sub"])
+    who = signed_in_user()
+    wanted, key = request.form.get("session", ""), index().user_key(who.sub)
     for session_id in index().entries(key):
-        if hmac.compare_digest(handle(session_id), wanted) and session_id != current_id():
-            end_indexed_session(user["sub"], key, session_id, "signed out elsewhere")
-    return redirect(f"{request.script_root}/sessions", code=303)
+        if hmac.compare_digest(handle(session_id).encode(), wanted.encode()) and session_id != current_id():
+            end_indexed_session(who.sub, key, session_id, "ended_elsewhere")
+    return redirect(url_for(".sessions_page"), code=303)
 
 
 @bp.post("/sessions/others")
 def end_others() -> ResponseReturnValue:
-    user = signed_in_user()
-    end_user_sessions(user["sub"], "signed out elsewhere", keep_sid=current_id())
-    return redirect(f"{request.script_root}/sessions", code=303)
+    who = signed_in_user()
+    end_user_sessions(who.sub, "ended_elsewhere", keep_sid=current_id())
+    return redirect(url_for(".sessions_page"), code=303)
 
 
 @bp.post("/sessions/all")
 def end_all() -> ResponseReturnValue:
     """Every session, this one included; the grant at Google too (it covers every device)."""
-    user = signed_in_user()
-    revoke_at_google(user["sub"])
-    end_user_sessions(user["sub"], "signed out everywhere", keep_sid=current_id())
-    index().remove(index().user_key(user["sub"]), current_id())
-    log.info("session ended", extra={"event": "session_ended", "reason": "signed out everywhere", "sub": user["sub"]})
+    who = signed_in_user()
+    revoke_at_google(who.sub)
+    end_user_sessions(who.sub, "everywhere", keep_sid=current_id())
+    index().remove(index().user_key(who.sub), current_id())
+    log.info("session ended", extra={"event": "session_ended", "reason": "everywhere", "sub": who.sub})
     end_session(SIGNED_OUT_EVERYWHERE)
-    metrics.session_ended("everywhere")
+    set_identity(None)
+    announce_end(who.sub, "everywhere", user=who)
     return redirect(request.script_root + "/", code=303)

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
-from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response as BaseResponse
@@ -21,12 +20,21 @@ from ..accounts.devices import describe_browser
 from ..accounts.google_api import revoke_at_google
 from ..errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
 from ..oidc.client import google, keep_token, provider_errors
+from ..sessions.identity import GoogleIdentity, identity, set_identity
 from ..sessions.interface import current_id, end_session, sealed_session, session_interface, session_record
 from ..sessions.record import Connect, SessionRecord, User
-from ..signals import signed_in, signed_out
+from ..settings import settings
+from ..signals import signed_in
+from .csrf import exempt_from_flask_wtf, valid_csrf
+from .guard import hooks
 from .pages import safe_next
 
-bp = Blueprint("auth", __name__, template_folder="templates")
+bp = Blueprint("google_signin", __name__, template_folder="templates")
+# What a session holds for the sign-in; anything else in it is the host's, and a visitor's is kept
+# through sign-in. Flask-WTF's raw CSRF token is not: a token a visitor's cookie carried (maybe
+# planted) must not protect the signed-in session.
+SIGN_IN_KEYS = frozenset(SessionRecord.__annotations__) - {"_flashes"}
+exempt_from_flask_wtf(bp)
 log = logging.getLogger(__name__)
 
 PROVIDER_ERRORS = {"access_denied": "access_denied", "temporarily_unavailable": "provider_busy",
@@ -35,8 +43,10 @@ PROVIDER_ERRORS = {"access_denied": "access_denied", "temporarily_unavailable": 
 
 def redirect_uri() -> str:
     """Pinned by PUBLIC_BASE_URL when set; otherwise from the request (trusted proxies only)."""
-    base = current_app.config["PUBLIC_BASE_URL"]
-    return base.rstrip("/") + url_for("auth.callback") if base else url_for("auth.callback", _external=True)
+    base = settings()["PUBLIC_BASE_URL"]
+    if base:
+        return f"{base.rstrip('/')}{url_for('google_signin.callback')}"
+    return url_for("google_signin.callback", _external=True)
 
 
 def _app() -> Flask:
@@ -47,12 +57,12 @@ def _app() -> Flask:
 @bp.get("/login")
 def login() -> BaseResponse:
     next_url = safe_next(request.args.get("next"))
-    if g.user and session_record().get("token"):
+    if identity() is not None and session_record().get("token"):
         return redirect(next_url)  # signed in with Google access: nothing to renew
     params: dict[str, str] = {}
-    if current_app.config["GOOGLE_OFFLINE_ACCESS"]:
+    if settings()["GOOGLE_OFFLINE_ACCESS"]:
         params.update(access_type="offline", prompt="consent")  # Google only sends a refresh token then
-    domains = current_app.config["ALLOWED_DOMAINS"]
+    domains = settings()["ALLOWED_DOMAINS"]
     if domains:  # only a hint for Google's account chooser; the hd claim is what we check
         params["hd"] = domains[0] if len(domains) == 1 else "*"
     with provider_errors():
@@ -101,14 +111,18 @@ def callback() -> BaseResponse:
     if connect:
         return finish_connect(connect, token, pending["next"])
     try:
-        sign_in(claims, userinfo, token)
+        who = sign_in(claims, userinfo, token)
     except StoreUnavailable:
         metrics.signin("failed", "store_unavailable")
         raise
+    except SignInError as exc:  # the host's user_loader refused the user
+        log.warning("sign-in refused", extra={"event": "sign_in_refused", "reason": exc.reason, "sub": sub})
+        metrics.signin("refused", exc.code)
+        raise
     metrics.signin("success")
     log.info("signed in", extra={"event": "sign_in", "sub": sub})
-    signed_in.send(_app(), user=session_record()["user"], userinfo=userinfo)
-    return redirect(pending.get("next") or "/")
+    signed_in.send(_app(), user=who, userinfo=userinfo)
+    return redirect(pending.get("next") or request.script_root + "/")
 
 
 def provider_error(error: str, description: str | None, trusted: bool) -> SignInError:
@@ -121,8 +135,8 @@ def provider_error(error: str, description: str | None, trusted: bool) -> SignIn
 
 def check_access(claims: Mapping[str, Any]) -> None:
     """ALLOWED_DOMAINS against the ID token's hd claim; ALLOWED_EMAILS only for verified emails."""
-    domains = current_app.config["ALLOWED_DOMAINS"]
-    emails = current_app.config["ALLOWED_EMAILS"]
+    domains = settings()["ALLOWED_DOMAINS"]
+    emails = settings()["ALLOWED_EMAILS"]
     if not domains and not emails:
         return
     hd = str(claims.get("hd") or "").lower()
@@ -139,24 +153,33 @@ def check_access(claims: Mapping[str, Any]) -> None:
     raise SignInError("not_allowed", reason)
 
 
-def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[str, Any]) -> None:
-    """Replace the whole session under a new id (no fixation), holding what the pages need."""
+def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[str, Any] | None) -> GoogleIdentity:
+    """A new server-side session under a new id (no fixation), holding what the pages need, and
+    what the host kept in the visitor's session; stored before it returns. The host's user_loader
+    is asked first: None refuses the sign-in (403), and nothing is stored."""
     now = int(time.time())
 
     def claim(name: str) -> Any:  # userinfo's value, else the ID token's
         return userinfo.get(name, claims.get(name))
 
-    session.clear()
     user: User = {"sub": claim("sub"), "name": claim("name"), "email": claim("email"),
                   "email_verified": claim("email_verified"), "picture": claim("picture"), "hd": claims.get("hd")}
-    record: SessionRecord = {"user": user, "userinfo": userinfo, "token": keep_token(token), "signed_in_at": now,
-                             "last_seen": now}
+    who = GoogleIdentity(user, userinfo)
+    loader = hooks().user_loader
+    if loader is not None and loader(who) is None:
+        raise SignInError("user_refused", "the host's user_loader refused the user")
+    kept = {key: value for key, value in session.items() if key not in SIGN_IN_KEYS and key != "csrf_token"}
+    session.clear()
+    record: SessionRecord = {"user": user, "userinfo": userinfo, "signed_in_at": now, "last_seen": now}
+    if token is not None:
+        record["token"] = keep_token(token)
     record["browser"] = describe_browser(request.headers.get("User-Agent", ""))
-    session.update(record)
+    session.update({**kept, **record})
     session_interface().regenerate(sealed_session())
-    generate_csrf()  # the sign-out form's token, stored now rather than by a second write on the next page
     session_interface().write_now(sealed_session())  # stored before "signed in" is logged
     accounts.on_sign_in(user["sub"])
+    set_identity(who)
+    return who
 
 
 class SignOutRefused(BadRequest):
@@ -173,26 +196,24 @@ def logout_page() -> str:
 def logout() -> BaseResponse:
     """Ends the session (303), from any page, also when it already expired.
 
-    Exempt from CSRFProtect's blanket check, whose strict Referer rule fails over https on the
+    Exempt from the host's Flask-WTF checks, whose strict Referer rule fails over https on the
     /callback error page (Referrer-Policy: no-referrer). Checked here instead: a browser's
     cross-site POST is refused, and a live session needs its CSRF token. With no live session
     there is nothing to end and nothing is written.
     """
     if not same_origin():
         raise SignOutRefused(SIGN_OUT_CROSS_SITE)
-    if g.user:
-        try:
-            validate_csrf(request.form.get("csrf_token"))
-        except ValidationError:
-            raise SignOutRefused(SIGN_OUT_FORM_EXPIRED) from None
-        sub = g.user["sub"]
-        if not accounts.other_live_sessions(sub):  # the grant covers every device: revoke it with the last
-            revoke_at_google(sub)
-        accounts.on_sign_out(sub, current_id())
-        log.info("signed out", extra={"event": "sign_out", "sub": sub})
-        signed_out.send(_app(), user=g.user)
+    who = identity()
+    if who is not None:
+        if not valid_csrf():
+            raise SignOutRefused(SIGN_OUT_FORM_EXPIRED)
+        if not accounts.other_live_sessions(who.sub):  # the grant covers every device: revoke it with the last
+            revoke_at_google(who.sub)
+        accounts.on_sign_out(who.sub, current_id())
+        log.info("signed out", extra={"event": "sign_out", "sub": who.sub})
         end_session(SIGNED_OUT)
-        metrics.session_ended("sign_out")
+        set_identity(None)
+        accounts.announce_end(who.sub, "sign_out", user=who)
     return redirect(request.script_root + "/", code=303)  # the host's home page, whatever it is called
 
 
@@ -222,18 +243,20 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
 
         return connect_scopes("drive", ["https://www.googleapis.com/auth/drive.file"], url_for("files"))
     """
-    if not g.user:
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    connect: Connect = {"purpose": purpose, "scopes": list(scopes), "sub": g.user["sub"]}
+    who = identity()
+    if who is None:
+        return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
+    connect: Connect = {"purpose": purpose, "scopes": list(scopes), "sub": who.sub}
     params = {"include_granted_scopes": "true", "access_type": "offline", "prompt": "consent",
-              "login_hint": g.user["sub"]}
+              "login_hint": who.sub}
     with provider_errors():
         return redirect(google().start(redirect_uri(), safe_next(next_url), connect, **params))
 
 
 def check_connect(connect: Connect, claims: Mapping[str, Any]) -> None:
     """The ID token of a connect must name the user who started it, who must still be signed in here."""
-    if not g.user or g.user["sub"] != connect["sub"]:
+    who = identity()
+    if who is None or who.sub != connect["sub"]:
         raise SignInError("connect_signed_out", "the session that started connecting ended or changed user")
     if claims["sub"] != connect["sub"]:
         raise SignInError("wrong_account", "connect came back with a different Google account")
@@ -259,7 +282,8 @@ def finish_connect(connect: Connect, token: Mapping[str, Any], next_url: str) ->
 
 def connect_declined(connect: Connect, next_url: str) -> BaseResponse:
     """The user said no at Google: still signed in, with the token they had; the page can say so."""
-    if g.user and g.user["sub"] == connect["sub"]:
+    who = identity()
+    if who is not None and who.sub == connect["sub"]:
         session_record()["declined_scopes"] = list(connect["scopes"])
     log.info("Google access not granted", extra={"event": "google_connect_declined", "reason": connect["purpose"],
                                                  "sub": connect["sub"]})

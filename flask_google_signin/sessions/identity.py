@@ -1,0 +1,98 @@
+"""Who is signed in with Google, as `current_user` shows them when the host has no user_loader."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, cast
+
+from flask import g
+
+USER_KEYS = ("sub", "email", "email_verified", "name", "picture", "hd")
+
+
+class GoogleIdentity:
+    """A signed-in Google account: `sub`, `email`, `email_verified`, `name`, `picture`, `hd`, and
+    `claims` (everything the provider said: its userinfo answer, and `hd` from the ID token).
+
+    The values are the provider's, as sent: any JSON type, or None when it sent no such claim;
+    `sub` is checked (a non-empty string). Truthy, and `is_authenticated`, as Flask-Login's users
+    are; `current_user["name"]` still works, deprecated (CHANGELOG.md).
+    """
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, user: Mapping[str, Any], claims: Mapping[str, Any] | None = None) -> None:
+        self.sub: str = user["sub"]
+        self.email: Any = user.get("email")
+        self.email_verified: Any = user.get("email_verified")
+        self.name: Any = user.get("name")
+        self.picture: Any = user.get("picture")
+        self.hd: Any = user.get("hd")
+        self.claims: dict[str, Any] = {**(claims or {}), **({"hd": self.hd} if self.hd is not None else {})}
+
+    def get_id(self) -> str:
+        """Flask-Login's name for the user's id."""
+        return self.sub
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GoogleIdentity) and other.sub == self.sub
+
+    def __hash__(self) -> int:
+        return hash(self.sub)
+
+    def __repr__(self) -> str:
+        return f"<GoogleIdentity sub={self.sub!r}>"
+
+    def __getitem__(self, key: str) -> Any:
+        warnings.warn("current_user[...] is deprecated: use current_user.<name>", DeprecationWarning, stacklevel=2)
+        if key not in USER_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        warnings.warn("current_user.get(...) is deprecated: use current_user.<name>", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(self, key) if key in USER_KEYS else default
+
+
+class AnonymousIdentity:
+    """A visitor: not signed in. Falsy, so `{% if current_user %}` reads as it did."""
+
+    is_authenticated = False
+    is_active = False
+    is_anonymous = True
+    sub = email = email_verified = name = picture = hd = None
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        return {}
+
+    def get_id(self) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousIdentity>"
+
+
+ANONYMOUS = AnonymousIdentity()
+
+
+def identity() -> GoogleIdentity | None:
+    """The signed-in Google identity of this request (set by the web layer's load_identity); None
+    for a visitor."""
+    return cast("GoogleIdentity | None", g.get("_google_signin_identity"))
+
+
+def set_identity(who: GoogleIdentity | None, host_user: Any = None) -> None:
+    """This request's identity and, for `current_user`, the host's user object (itself, without a loader)."""
+    g._google_signin_identity = who
+    g._google_signin_user = host_user if host_user is not None else who
