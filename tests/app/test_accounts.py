@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .helpers import AuthActions, set_cookie, stored_record
+from ..helpers import AuthActions, set_cookie, stored_record
 
 STORES = ["cachelib", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])]
 AGENTS = {

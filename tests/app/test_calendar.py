@@ -16,7 +16,7 @@ import requests
 from flask_google_signin import ConfigError
 from flask_google_signin.accounts import drop_refresh_token
 
-from .calendar_fakes import (
+from ..calendar_fakes import (
     CALENDAR_SCOPE,
     CONNECT_REFRESH_TOKEN,
     CONNECT_TOKEN,
@@ -25,7 +25,7 @@ from .calendar_fakes import (
     connect,
     start_connect,
 )
-from .helpers import GRANTED_SCOPES, AuthActions, pending_record, stored_record
+from ..helpers import GRANTED_SCOPES, AuthActions, pending_record, stored_record
 
 REFRESHED = "ya29.test-access-token-refreshed"
 

@@ -12,8 +12,8 @@ import pytest
 
 from flask_google_signin.google_api import lock_lease
 
-from .calendar_fakes import CONNECT_TOKEN, FakeCalendar, connect, same_browser
-from .helpers import AuthActions, stored_record
+from ..calendar_fakes import CONNECT_TOKEN, FakeCalendar, connect, same_browser
+from ..helpers import AuthActions, stored_record
 
 REFRESHED = "ya29.test-access-token-refreshed"
 TOKEN_CALL = 0.4  # seconds the fake token endpoint takes, so that the two page views overlap

@@ -11,7 +11,7 @@ import pytest
 from app import create_app
 from app.config import GOOGLE_METADATA_URL, SETTINGS, ConfigError, load_settings
 
-from .helpers import ROOT, base_config, server_env
+from ..helpers import ROOT, base_config, server_env
 
 
 def test_defaults_are_safe():
@@ -108,7 +108,7 @@ def test_offline_access_asks_for_refresh_token(make_app, google):
 @pytest.mark.slow  # starts a server
 def test_gunicorn_stops_with_one_line(tmp_path):
     """The Dockerfile's command, without SECRET_KEY: one error line from the master, no worker loop."""
-    from .helpers import docker_cmd
+    from ..helpers import docker_cmd
 
     argv = docker_cmd()
     env = server_env(GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret", PORT="0", HOST="127.0.0.1")
@@ -123,7 +123,7 @@ def test_gunicorn_stops_with_one_line(tmp_path):
 
 def run_gunicorn(env_file: str = "", **settings: str) -> subprocess.CompletedProcess:
     """The Dockerfile's command with a complete configuration plus `settings`; it should stop at start-up."""
-    from .helpers import docker_cmd
+    from ..helpers import docker_cmd
 
     argv = docker_cmd()
     env = server_env(GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret", PORT="0", HOST="127.0.0.1",

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from .helpers import CLIENT_ID, CLIENT_SECRET
-from .hostile_provider import DROP, HostileProvider
+from ..helpers import CLIENT_ID, CLIENT_SECRET
+from ..hostile_provider import DROP, HostileProvider
 
 FAST_TIMEOUT = 1.0  # PROVIDER_TIMEOUT in most tests, so the "hangs" cases cost a second each
 HANG = 30  # how long a hanging endpoint stalls (released at the end of each test)

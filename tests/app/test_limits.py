@@ -19,7 +19,7 @@ from app import create_app
 from flask_google_signin import ConfigError
 from flask_google_signin.store import digest
 
-from .helpers import AuthActions, base_config, free_port, private_redis
+from ..helpers import AuthActions, base_config, free_port, private_redis
 
 STORE_DOWN = "Our session store is not answering"
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask_google_signin.oidc import google as google_client
 
-from .helpers import pending_record
+from ..helpers import pending_record
 
 
 def query(location: str) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ import requests
 
 from app.logs import JsonFormatter, ProbeFilter, RequestIdFilter, TextFormatter
 
-from .helpers import AuthActions
+from ..helpers import AuthActions
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

@@ -28,8 +28,8 @@ from app.config import ConfigError, load_settings
 from flask_google_signin import metrics
 from flask_google_signin.risc import LOG_ONLY, Event, apply
 
-from .helpers import ROOT, AuthActions, docker_cmd, free_port, server_env
-from .servers import TIMEOUT, Browser
+from ..helpers import ROOT, AuthActions, docker_cmd, free_port, server_env
+from ..servers import TIMEOUT, Browser
 
 P = "google_signin_"
 

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 from app.config import GOOGLE_METADATA_URL
 from flask_google_signin.extension import SignedCsrfTokens
 
-from .helpers import AuthActions, set_cookie
+from ..helpers import AuthActions, set_cookie
 
 FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 OWN_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Cross-Origin-Opener-Policy",

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from .helpers import ARTIFACTS, ROOT, screenshot
+from ..helpers import ARTIFACTS, ROOT, screenshot
 
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},

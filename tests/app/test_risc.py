@@ -27,8 +27,8 @@ from joserfc.jwk import RSAKey
 from flask_google_signin import accounts, risc
 from flask_google_signin.risc_cli import AUDIENCE, PUSH, RISC_API
 
-from .helpers import CLIENT_ID, AuthActions, stored_record
-from .hostile_provider import raw_jws
+from ..helpers import CLIENT_ID, AuthActions, stored_record
+from ..hostile_provider import raw_jws
 
 CONTENT_TYPE = "application/secevent+jwt"
 CONFIG_URL = "https://accounts.google.com/.well-known/risc-configuration"

@@ -19,7 +19,7 @@ import flask_google_signin.store as store
 from app import create_app
 from app.config import SETTINGS
 
-from .helpers import CLIENT_SECRET, AuthActions, base_config, pending_record, set_cookie, stored_record
+from ..helpers import CLIENT_SECRET, AuthActions, base_config, pending_record, set_cookie, stored_record
 
 
 def sid(response) -> str:

@@ -17,7 +17,7 @@ import flask_google_signin.oidc as oidc
 import flask_google_signin.sessions as sessions
 import flask_google_signin.store as store
 
-from .helpers import CLIENT_ID, ROOT, AuthActions, pending_record, private_redis, set_cookie, stored_record
+from ..helpers import CLIENT_ID, ROOT, AuthActions, pending_record, private_redis, set_cookie, stored_record
 
 STORES = ["cachelib", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])]
 

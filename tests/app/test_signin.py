@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .helpers import CLIENT_ID
+from ..helpers import CLIENT_ID
 
 
 def test_home_shows_sign_in_button_when_anonymous(client):

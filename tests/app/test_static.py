@@ -16,7 +16,7 @@ from flask import Flask, url_for
 from app.assets import VERSION_LENGTH, StaticFiles, init_assets
 from app.security import IMMUTABLE, init_security
 
-from .helpers import ROOT
+from ..helpers import ROOT
 
 STATIC = ROOT / "static"
 STATIC_URL = re.compile(r"""/static/[^"'\s)<>]*""")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, docker_cmd, free_port, require, screenshot, server_env, wait_http
+from ..helpers import ROOT, docker_cmd, free_port, require, screenshot, server_env, wait_http
 
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"

@@ -33,7 +33,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .helpers import ROOT, require
+from ..helpers import ROOT, require
 from .test_docker import parse_dockerfile
 
 PACKAGE = "flask_google_signin"

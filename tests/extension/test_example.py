@@ -23,7 +23,7 @@ import pytest
 
 from flask_google_signin import signed_in, signed_out
 
-from .helpers import CLIENT_ID, CLIENT_SECRET, ROOT, AuthActions, free_port, screenshot, server_env, wait_http
+from ..helpers import CLIENT_ID, CLIENT_SECRET, ROOT, AuthActions, free_port, screenshot, server_env, wait_http
 
 EXAMPLE = ROOT / "examples" / "existing_app.py"
 MAX_CODE_LINES = 25

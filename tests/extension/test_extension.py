@@ -10,7 +10,7 @@ from flask import Flask
 
 from flask_google_signin import ConfigError, GoogleSignIn
 
-from .helpers import CLIENT_ID, CLIENT_SECRET
+from ..helpers import CLIENT_ID, CLIENT_SECRET
 
 
 def host(tmp_path, **config) -> Flask:

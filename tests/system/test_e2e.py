@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from .helpers import screenshot
+from ..helpers import screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from .helpers import screenshot
-from .tls_proxy import OnePageSite
+from ..helpers import screenshot
+from ..tls_proxy import OnePageSite
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -11,8 +11,8 @@ import time
 import pytest
 import redis
 
-from .helpers import Provider, private_redis
-from .servers import Browser
+from ..helpers import Provider, private_redis
+from ..servers import Browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -163,7 +163,7 @@ def test_provider_hung_gives_error_page_within_10_seconds(server, provider_back)
 def test_store_failure_during_sign_in_is_a_503_not_a_500(make_app, google, redis_server, monkeypatch, caplog):
     """Redis can fail between taking the pending sign-in and storing the new session: a 503,
     nobody signed in, and no "signed in" line in the log."""
-    from .helpers import AuthActions
+    from ..helpers import AuthActions
 
     app = make_app(SESSION_TYPE="redis", REDIS_URL=redis_server.url)
     auth = AuthActions(app.test_client(), google)

@@ -18,7 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .servers import Browser, redis_pair, session_key, stored_session
+from ..servers import Browser, redis_pair, session_key, stored_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -40,7 +40,7 @@ from app.config import ConfigError
 from flask_google_signin.sessions import ClusterStore, RedisStore
 from flask_google_signin.store import RedisRecords, namespace
 
-from .helpers import AuthActions, RedisSentinel, RedisServer, private_redis_cluster, require
+from ..helpers import AuthActions, RedisSentinel, RedisServer, private_redis_cluster, require
 
 SLOW = [pytest.mark.slow, pytest.mark.redis]
 STORE_DOWN = "Our session store is not answering"

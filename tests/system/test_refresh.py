@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from .helpers import Provider
-from .servers import TIMEOUT, Browser, redis_pair, stored_session
+from ..helpers import Provider
+from ..servers import TIMEOUT, Browser, redis_pair, stored_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

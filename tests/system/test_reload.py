@@ -24,8 +24,8 @@ import pytest
 import requests
 from gunicorn.workers import gthread
 
-from .helpers import Provider
-from .servers import TIMEOUT, Browser
+from ..helpers import Provider
+from ..servers import TIMEOUT, Browser
 
 BOOTED = re.compile(r"Booting worker with pid: (\d+)")
 EXITED = re.compile(r"Worker exiting \(pid: (\d+)\)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dotenv import dotenv_values
 
-from .helpers import ROOT, serve
+from ..helpers import ROOT, serve
 
 
 def test_plain_http_turns_secure_off_and_binds_loopback():
