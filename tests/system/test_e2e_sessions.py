@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from ..app.test_pages import PageCheck
 from ..helpers import screenshot
+from .test_pages_in_chromium import PageCheck
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "

@@ -14,8 +14,8 @@ import pytest
 import requests
 from local_calendar import CALENDAR_SCOPE, SampleCalendar, register_client
 
-from ..app.test_pages import PageCheck
 from ..helpers import ROOT, free_port, screenshot, server_env, wait_http
+from .test_pages_in_chromium import PageCheck
 
 pytestmark = [pytest.mark.slow]
 
