@@ -9,12 +9,11 @@ child looked up once (metrics.py).
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from flask import Response, g, render_template_string, session
 from flask_wtf.csrf import CSRFProtect, generate_csrf, validate_csrf
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from prometheus_client import REGISTRY
 
 from app.config import GOOGLE_METADATA_URL
@@ -114,36 +113,6 @@ def test_a_page_without_a_token_yet_gets_one_stored_with_the_session(client):
         assert session["csrf_token"] and session.modified
         assert g.csrf_token == token == generate_csrf()  # the same for the rest of the request
         validate_csrf(token)
-
-
-# Contract tests: what SignedCsrfTokens relies on in Flask-WTF 1.3 and Flask 3.1 (docs/private-hooks.md).
-
-
-def test_flask_wtf_answers_with_the_token_kept_in_g(app):
-    with app.test_request_context():
-        session["csrf_token"] = "raw-token"
-        g.csrf_token = "signed-earlier"
-        assert generate_csrf() == "signed-earlier", (
-            "generate_csrf no longer returns g.csrf_token first: SignedCsrfTokens must put its token elsewhere")
-
-
-def test_flask_wtf_accepts_an_old_signature_when_tokens_live_as_long_as_the_session(app, monkeypatch):
-    assert app.config["WTF_CSRF_TIME_LIMIT"] is None
-    with app.test_request_context():
-        token = generate_csrf()
-        later = int(time.time()) + 10 * 365 * 86400
-        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
-        validate_csrf(token)  # raises when a signature's age counts: then a kept token would expire
-
-
-def test_templates_call_the_extensions_csrf_token_not_flask_wtfs(app):
-    """The extension's context processor comes after CSRFProtect's, so its `csrf_token` wins."""
-    tokens = app.jinja_env.globals["csrf_token"]
-    assert isinstance(tokens, SignedCsrfTokens)
-    tokens.signed["raw-token"] = "kept-token"
-    with app.test_request_context():
-        session["csrf_token"] = "raw-token"
-        assert render_template_string("{{ csrf_token() }}") == "kept-token"
 
 
 # --------------------------------------------------------------------------- CSRFProtect's check

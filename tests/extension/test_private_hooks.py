@@ -9,14 +9,21 @@ tests fail with a message saying what changed, before a session silently stops b
 from __future__ import annotations
 
 import inspect
+import time
 
 import pytest
-from flask import Flask
+from flask import Flask, g, render_template_string, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from itsdangerous import TimestampSigner
 
+from flask_google_signin import GoogleSignIn
+from flask_google_signin.extension import SignedCsrfTokens
 from flask_google_signin.sessions import ClusterStore, FileStore, RedisStore, SealedSessions
+
+from ..helpers import CLIENT_ID, CLIENT_SECRET
 
 HOOKS = {
     "_retrieve_session_data": ["self", "store_id"],
@@ -193,3 +200,43 @@ def test_urllib3_lets_the_watchdog_see_each_connections_socket():
     finally:
         server.shutdown()
 
+
+# --------------------------------------------------------------------------- Flask-WTF's CSRF token
+# What extension.py's SignedCsrfTokens relies on in Flask-WTF 1.3 and Flask 3.1.
+
+
+@pytest.fixture
+def app(tmp_path) -> Flask:
+    """A bare host app with the extension (not the reference app): CSRFProtect as GoogleSignIn sets it up."""
+    host = Flask("host")
+    host.config.update(SECRET_KEY="host-secret", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
+                       SESSION_CACHELIB_DIR=str(tmp_path / "sessions"), TESTING=True)
+    GoogleSignIn(host)
+    return host
+
+
+def test_flask_wtf_answers_with_the_token_kept_in_g(app):
+    with app.test_request_context():
+        session["csrf_token"] = "raw-token"
+        g.csrf_token = "signed-earlier"
+        assert generate_csrf() == "signed-earlier", (
+            "generate_csrf no longer returns g.csrf_token first: SignedCsrfTokens must put its token elsewhere")
+
+
+def test_flask_wtf_accepts_an_old_signature_when_tokens_live_as_long_as_the_session(app, monkeypatch):
+    assert app.config["WTF_CSRF_TIME_LIMIT"] is None
+    with app.test_request_context():
+        token = generate_csrf()
+        later = int(time.time()) + 10 * 365 * 86400
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
+        validate_csrf(token)  # raises when a signature's age counts: then a kept token would expire
+
+
+def test_templates_call_the_extensions_csrf_token_not_flask_wtfs(app):
+    """The extension's context processor comes after CSRFProtect's, so its `csrf_token` wins."""
+    tokens = app.jinja_env.globals["csrf_token"]
+    assert isinstance(tokens, SignedCsrfTokens)
+    tokens.signed["raw-token"] = "kept-token"
+    with app.test_request_context():
+        session["csrf_token"] = "raw-token"
+        assert render_template_string("{{ csrf_token() }}") == "kept-token"
