@@ -7,31 +7,49 @@ refusal is logged with its reason, and the app never answers 500.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import requests_mock
 
 from ..helpers import CLIENT_ID, CLIENT_SECRET
 from ..hostile_provider import DROP, HostileProvider
 
-FAST_TIMEOUT = 1.0  # PROVIDER_TIMEOUT in most tests, so the "hangs" cases cost a second each
+FAST_TIMEOUT = 0.3  # PROVIDER_TIMEOUT in most tests, so a "hangs" case costs that much
 HANG = 30  # how long a hanging endpoint stalls (released at the end of each test)
+SLOW = pytest.mark.slow  # the deadline cases: a deadline cuts real sockets, so they need the real server
 
 
 @pytest.fixture(scope="module")
 def hostile_server():
+    """The provider as a real HTTP server on 127.0.0.1, for the slow tests."""
     server = HostileProvider(CLIENT_ID, CLIENT_SECRET)
     yield server
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def hostile_app():
+    """The same provider in process: requests-mock hands it every call to its URL, nothing listens."""
+    return HostileProvider(CLIENT_ID, CLIENT_SECRET, serve=False)
+
+
 @pytest.fixture
-def op(hostile_server):
-    hostile_server.reset()
-    yield hostile_server
-    hostile_server.reset()  # wakes any handler still stalling
+def op(request):
+    """The real server for a slow test, the in-process provider for the others (any other URL raises)."""
+    if request.node.get_closest_marker("slow"):
+        provider, transport = request.getfixturevalue("hostile_server"), contextlib.nullcontext()
+    else:
+        provider, transport = request.getfixturevalue("hostile_app"), requests_mock.Mocker()
+    provider.reset()
+    with transport as mocker:
+        if mocker is not None:
+            mocker.add_matcher(provider.answer)
+        yield provider
+    provider.reset()  # wakes any handler still stalling
 
 
 @pytest.fixture
@@ -209,8 +227,8 @@ TOKEN_ENDPOINT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "misbehave", "status", "reason"), TOKEN_ENDPOINT_CASES,
-                         ids=[c[0] for c in TOKEN_ENDPOINT_CASES])
+@pytest.mark.parametrize(("case", "misbehave", "status", "reason"), [
+    pytest.param(*c, id=c[0], marks=[SLOW] if c[0] == "hangs" else []) for c in TOKEN_ENDPOINT_CASES])
 def test_bad_token_endpoint_is_refused(rp, op, caplog, case, misbehave, status, reason):
     misbehave(op)
     browser = Browser(rp)
@@ -221,6 +239,7 @@ def test_bad_token_endpoint_is_refused(rp, op, caplog, case, misbehave, status, 
     assert op.calls("userinfo") == []
 
 
+@SLOW
 @pytest.mark.parametrize("endpoint", ["jwks", "userinfo"])
 def test_hanging_jwks_or_userinfo_gives_503_within_the_timeout(rp, op, caplog, endpoint):
     op.hang[endpoint] = HANG
@@ -231,6 +250,7 @@ def test_hanging_jwks_or_userinfo_gives_503_within_the_timeout(rp, op, caplog, e
     assert_refused(browser, response, 503, caplog, "Timeout")
 
 
+@SLOW
 @pytest.mark.parametrize("endpoint", ["token", "userinfo"])
 def test_provider_dripping_its_answer_is_cut_off_at_the_deadline(rp, op, caplog, endpoint):
     """Slowloris: every read returns quickly, so a per-read timeout alone would wait for minutes."""
@@ -281,6 +301,7 @@ def test_discovery_that_is_not_json_is_refused(rp, op):
     assert_refused(browser, browser.login(), 502)
 
 
+@SLOW
 def test_hanging_discovery_gives_503_within_the_timeout(rp, op):
     op.hang["discovery"] = HANG
     browser = Browser(rp)
@@ -353,7 +374,7 @@ def test_sign_out_revokes_at_the_revocation_endpoint(rp, op):
     assert not browser.signed_in()
 
 
-@pytest.mark.parametrize("failure", ["hangs", "500"])
+@pytest.mark.parametrize("failure", [pytest.param("hangs", marks=SLOW), "500"])
 def test_sign_out_does_not_wait_on_a_failing_revocation(rp, op, caplog, failure):
     browser = signed_in_browser(rp)
     if failure == "hangs":
