@@ -6,9 +6,6 @@ The machinery behind them is in tests/helpers.py and scripts/launch.py.
 from __future__ import annotations
 
 import os
-import shlex
-import socket
-import subprocess
 
 import pytest
 import requests_mock
@@ -16,6 +13,16 @@ from joserfc.jwk import RSAKey
 
 from app import create_app
 
+from .guard import (  # noqa: F401  (the harness's rule, tests/guard.py: `make test-fast` starts no server)
+    SERVER_FIXTURES,
+    pytest_collection,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_fixture_setup,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_unconfigure,
+)
 from .helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -156,42 +163,3 @@ def redis_store(redis_server):
     client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
     yield client
     client.close()
-
-
-# --------------------------------------------------------------------------- `make test-fast` starts no server
-
-SERVER_FIXTURES = {"local_provider", "gunicorn_factory", "app_server", "https_app_server", "browser", "page",
-                   "redis_server", "redis_store", "redis_cluster"}
-
-
-def pytest_collection_modifyitems(config, items):
-    """A test that uses a server fixture must be marked slow, so `pytest -m "not slow"` starts none."""
-    unmarked = [item.nodeid for item in items
-                if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow")]
-    if unmarked:
-        raise pytest.UsageError("these tests start servers but are not marked slow:\n  " + "\n  ".join(unmarked))
-
-
-SERVER_PROGRAMS = ("gunicorn", "redis-server", "redis-sentinel", "oidc_provider_mock", "chromium", "wrk")
-
-
-@pytest.fixture(autouse=True)
-def fast_tests_start_no_server(request, monkeypatch):
-    """The same rule at run time: outside `slow` tests no socket listens and no server program starts
-    (short-lived helpers such as hadolint or `python -c` are fine)."""
-    if request.node.get_closest_marker("slow"):
-        return
-
-    def refuse(what: str) -> None:
-        pytest.fail(f"{request.node.nodeid} starts {what}: mark it @pytest.mark.slow", pytrace=False)
-
-    popen_init = subprocess.Popen.__init__
-
-    def checked_popen(self, args, *rest, **kwargs):
-        words = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
-        if any(name in str(word) for word in words for name in SERVER_PROGRAMS):
-            refuse(f"a server process ({shlex.join(map(str, words))})")
-        popen_init(self, args, *rest, **kwargs)
-
-    monkeypatch.setattr(subprocess.Popen, "__init__", checked_popen)
-    monkeypatch.setattr(socket.socket, "listen", lambda *args, **kwargs: refuse("a listening socket"))
