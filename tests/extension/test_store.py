@@ -137,12 +137,15 @@ def test_a_rate_limited_pending_record_is_not_written_and_other_addresses_go_on(
     assert records.take_pending(records.pending_key("full")) is None
 
 
-def test_rate_limit_windows_refuse_beyond_any_limit_and_end(records):
+def test_rate_limit_windows_refuse_beyond_any_limit_and_end(records, monkeypatch):
     windows = [("risc:3/1:192.0.2.7", 3, 1), ("risc:5/60:192.0.2.7", 5, 60)]
     assert [records.count(windows) for _ in range(3)] == [0, 0, 0]
     assert records.count(windows) == 1  # over 3 a second: wait for that window
     assert records.count([]) == 0 and records.count([("risc:3/1:192.0.2.8", 3, 1)]) == 0  # another address
-    time.sleep(1.1)
+    if isinstance(records, FolderRecords):  # its clock moves on; Redis's own clock does not
+        monkeypatch.setattr(store, "time", type("Later", (), {"time": staticmethod(lambda: time.time() + 1.1)}))
+    else:
+        time.sleep(1.1)
     assert records.count(windows) == 0  # the 1-second window ended; the minute's count is 5 now
     wait = records.count(windows)
     assert 1 < wait <= 60  # over 5 a minute: wait for the minute's window
