@@ -76,6 +76,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path, monkeypatch):
     assert settings["ALLOWED_EMAILS"] == ["a@example.com"] and settings["LOG_FORMAT"] == "text"
 
 
+@pytest.mark.slow  # a Python process that imports the whole app: about a second each
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"])
 def test_wsgi_prints_one_line_without_traceback(missing):
     env = server_env(GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret")
@@ -87,6 +88,7 @@ def test_wsgi_prints_one_line_without_traceback(missing):
         f"error: {missing} is not set: add it to the environment or to .env (see .env.example)"]
 
 
+@pytest.mark.slow  # as above
 @pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "INFOO"), ("PROVIDER_TIMEOUT", "nan"),
                                              ("PERMANENT_SESSION_LIFETIME", "0")])
 def test_wsgi_names_a_malformed_setting_without_traceback(name, value):
