@@ -1,17 +1,17 @@
 """Fixtures: the app, a fake Google, and real servers (local provider, gunicorn, Redis, Chromium).
 
-The machinery behind them is in tests/helpers.py and scripts/launch.py.
+The machinery behind them is in tests/helpers.py and scripts/launch.py. Each fixture imports what it
+needs (the app among it) when it first runs: pytest-xdist's controller process, which runs no test,
+imports this file before it starts the workers, and then waits for nothing heavy.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pytest
-import requests_mock
-from joserfc.jwk import RSAKey
-
-from app import create_app
+from jinja2 import BytecodeCache
 
 from .guard import (  # noqa: F401  (the harness's rule, tests/guard.py: `make test-fast` starts no server)
     SERVER_FIXTURES,
@@ -23,36 +23,62 @@ from .guard import (  # noqa: F401  (the harness's rule, tests/guard.py: `make t
     pytest_runtest_setup,
     pytest_unconfigure,
 )
-from .helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    AuthActions,
-    FakeGoogle,
-    Gunicorn,
-    Provider,
-    base_config,
-    private_redis,
-    private_redis_cluster,
-    require,
-    server_env,
-)
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
 
 
 @pytest.fixture(scope="session")
 def signing_key() -> RSAKey:
+    from joserfc.jwk import RSAKey
+
     return RSAKey.generate_key(2048, parameters={"kid": "google-key-1", "use": "sig", "alg": "RS256"})
 
 
 @pytest.fixture
 def google(signing_key):
+    import requests_mock
+
+    from .helpers import FakeGoogle
+
     with requests_mock.Mocker() as mocker:  # any URL not registered here raises: nothing reaches Google
         yield FakeGoogle(mocker, signing_key)
+
+
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates kept for the whole run: every app the tests make has a Jinja environment of
+    its own, which would compile each template again (half the time of a signed-in page in a new app).
+    A template whose source changes gets a new checksum, so it is compiled again."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
+def new_app(config: dict):
+    """create_app with the environment and any .env ignored, sharing compiled templates with the others."""
+    from app import create_app
+
+    app = create_app(config, environ={})
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    return app
 
 
 @pytest.fixture
 def make_app(tmp_path):
     """create_app with test settings; the environment and any .env are ignored."""
-    return lambda **overrides: create_app(base_config(tmp_path, **overrides), environ={})
+    from .helpers import base_config
+
+    return lambda **overrides: new_app(base_config(tmp_path, **overrides))
 
 
 @pytest.fixture
@@ -67,12 +93,16 @@ def client(app):
 
 @pytest.fixture
 def auth(client, google):
+    from .helpers import AuthActions
+
     return AuthActions(client, google)
 
 
 @pytest.fixture(scope="session")
 def local_provider():
     """oidc-provider-mock on 127.0.0.1, started the way `make run` starts it."""
+    from .helpers import Provider
+
     provider = Provider()
     yield provider
     provider.stop()
@@ -81,6 +111,8 @@ def local_provider():
 @pytest.fixture(scope="session")
 def gunicorn_factory(tmp_path_factory):
     """Start gunicorn instances that all stop at the end of the session."""
+    from .helpers import Gunicorn, server_env
+
     started: list[Gunicorn] = []
 
     def start(**env: str) -> Gunicorn:
@@ -120,6 +152,8 @@ def https_app_server(gunicorn_factory, local_provider, tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     """One headless Chromium (Debian's) for the session, driven by Playwright."""
+    from .helpers import CHROMIUM, CHROMIUM_ARGS, require
+
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
@@ -140,6 +174,8 @@ def page(browser):
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
+    from .helpers import private_redis
+
     server = private_redis(tmp_path_factory, "redis")
     yield server
     server.stop()
@@ -149,6 +185,8 @@ def redis_server(tmp_path_factory):
 def redis_cluster(tmp_path_factory):
     """Three redis-server nodes made one Redis Cluster (primaries only) by `redis-cli --cluster create`;
     REDIS_CLUSTER_URL may name any of them (`redis://127.0.0.1:<port>`)."""
+    from .helpers import private_redis_cluster
+
     nodes = private_redis_cluster(tmp_path_factory, "cluster-node")
     yield nodes
     for node in nodes:
