@@ -39,9 +39,9 @@ run: $(VENV)/.run-deps
 test: lint
 	$(BIN)/python -m pytest
 
-## The quick tests only (no servers, no browser): seconds, for the edit-test loop.
+## The quick tests only (no servers, no browser), on two processes (pytest-xdist): seconds, for the edit-test loop.
 test-fast: $(VENV)/.dev-deps
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
