@@ -1,4 +1,4 @@
-"""Issue 9: the per-user index, "Your sessions", sign-out elsewhere and everywhere, revocation.
+"""The per-user index, "Your sessions", sign-out elsewhere and everywhere, revocation.
 
 Three browsers (distinct User-Agents) signed in as one user, on two app instances sharing one
 store, on both stores (files: two apps on one folder; Redis: two apps on one redis-server).

@@ -1,5 +1,9 @@
-"""Issue 10: Google Calendar through incremental authorization, against the fake Google (requests-mock,
-real RS256 ID tokens) and a fake Calendar API (tests/calendar_fakes.py)."""
+"""Google Calendar through incremental authorization: sign-in asks for no more than openid, email and
+profile; connecting asks for the calendar alone (state, nonce, PKCE) and checks the ID token it brings
+back; consent granted, partly granted or refused; a 401 gets one refresh; API errors and timeouts are a
+message in the page; disconnecting revokes the grant and keeps the user signed in; no token reaches a
+page or a log. Against the fake Google (requests-mock, real RS256 ID tokens) and a fake Calendar API
+(tests/calendar_fakes.py)."""
 
 from __future__ import annotations
 

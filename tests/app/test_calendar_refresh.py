@@ -1,6 +1,7 @@
-"""Issue 10: a token refresh is single-flight per session. Two page views of one browser that need a
-refresh at the same moment (two tabs on one app, or on two instances sharing Redis) make one token
-call; the other waits for it and uses its result. A crashed holder's lock ends with its lease."""
+"""A token refresh is single-flight per session. Two page views of one browser that need a refresh at
+the same moment (two tabs on one app, or on two instances sharing Redis) make one token call; the
+other waits for it and uses its result, a refused refresh included. A crashed holder's lock ends with
+its lease, and the lease outlasts the refresh call."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Issue 3: the sign-in against a hostile OpenID provider (a real HTTP server on 127.0.0.1).
+"""The sign-in against a hostile OpenID provider (tests/hostile_provider.py).
 
 Each case breaks one rule, modelled on the OpenID Foundation's RP certification tests; for each,
 nobody is signed in, the user gets a clean error page with the right status and "Try again", the
-refusal is logged with its reason, and the app never answers 500.
+refusal is logged with its reason, and the app never answers 500. The provider answers in process
+(requests-mock hands it each call); the cases of a provider that hangs or drips its answer need the
+deadline to cut real sockets, so they run against it as a real HTTP server on 127.0.0.1 (slow).
 """
 
 from __future__ import annotations

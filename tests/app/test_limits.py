@@ -1,4 +1,4 @@
-"""Issue 8, bounded strangers: LOGIN_RATE_LIMIT on /login, per client address.
+"""LOGIN_RATE_LIMIT on /login, per client address.
 
 Beyond the limit /login answers 429 with Retry-After and writes nothing; other addresses carry
 on; the address is the one ProxyFix believes; with Redis the count is shared by every instance,

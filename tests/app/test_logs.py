@@ -1,7 +1,7 @@
-"""Issue 5 logs: LOG_FORMAT=json gives one JSON object a line, every line carries a request id,
-and X-Request-ID is echoed when it is safe and replaced when it is not. Issue 12: an ISO 8601 UTC
-time and every `extra` field on each JSON line, a time on each access line, and no probe lines
-(/healthz, /readyz, /metrics) unless LOG_PROBES=true."""
+"""Logs: LOG_FORMAT=json gives one JSON object a line, with an ISO 8601 UTC time and every `extra`
+field; every line carries a request id; X-Request-ID is echoed when it is safe and replaced when it is
+not; probe lines (/healthz, /readyz, /metrics) are filtered out unless LOG_PROBES=true; no value from a
+provider or a request can start a new log line. (The same under gunicorn: tests/system/test_logs_gunicorn.py.)"""
 
 from __future__ import annotations
 

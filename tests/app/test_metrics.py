@@ -1,5 +1,7 @@
-"""Issue 12, point 1: Prometheus metrics (flask_google_signin/metrics.py), served by gunicorn's master at
-METRICS_PORT and summed over every worker (gunicorn.conf.py), never on the app's port.
+"""Prometheus metrics (flask_google_signin/metrics.py): routes labelled by endpoint, sign-in outcomes,
+provider calls, store timings and errors, session ends by cause, security events, rate limits and
+refreshes counted; served by gunicorn's master at METRICS_PORT and summed over every worker
+(gunicorn.conf.py), never on the app's port.
 
 The fast tests read prometheus_client's default registry around what they do (its counts grow over the
 whole test run, so each test looks at differences); the slow ones scrape a real gunicorn.

@@ -1,4 +1,5 @@
-"""Issue 9: Cross-Account Protection (RISC). POST /risc and `flask risc`.
+"""Cross-Account Protection (RISC): POST /risc applies Google's security events and refuses anything
+else, and `flask risc` registers, verifies and shows the event stream.
 
 Google's security event tokens (RFC 8417) are faked with the fake Google's own RS256 key, published
 at the fake RISC configuration's jwks_uri (requests-mock: nothing reaches Google). Two users, Alice

@@ -1,4 +1,8 @@
-"""Issue 3: the browser side of sign-in — sessions, CSRF, redirects, headers, cookies, allow-lists, logs.
+"""The browser side of sign-in: a new session id at sign-in, sign-out only by POST with this session's
+CSRF token (revoking at Google, briefly), pending sign-ins and anonymous records that expire, `next`
+only to local paths, security headers, cookie flags, proxies trusted only when configured, the pinned
+redirect URI, idle and absolute lifetimes, allow-lists of domains and emails, Google's issuer in either
+spelling only, and logs that say who and why and never hold a secret.
 
 Against FakeGoogle (requests-mock) through the Flask test client: fast, and nothing leaves the process.
 """

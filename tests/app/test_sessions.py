@@ -1,4 +1,4 @@
-"""Issue 8: sessions that stay ended, sealed records, isolation, bounded pending sign-ins, two tabs.
+"""Sessions that stay ended, sealed records, isolation, bounded pending sign-ins, two tabs.
 
 Each rule runs on both stores: files, and a real redis-server.
 """

@@ -1,4 +1,7 @@
-"""Issue 2: the sign-in flow against Google's endpoints as faked by requests-mock."""
+"""The sign-in flow against Google's endpoints as faked by requests-mock: the redirect with PKCE, nonce
+and scope; sign-in, profile and sign-out; state and codes that are missing, forged, replayed, from
+another browser or already used are refused; an unreachable provider is a 503; no token reaches the
+cookie; discovery and keys are fetched once."""
 
 from __future__ import annotations
 

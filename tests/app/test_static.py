@@ -1,4 +1,4 @@
-"""Issue 12 point 5: static files under versioned URLs (a content hash), cached for a year only there.
+"""Static files under versioned URLs (a content hash), cached for a year only there.
 
 Every static URL a page links carries `?v=<hash>`, and so does every url() inside the stylesheet;
 that URL is answered `public, max-age=31536000, immutable`, any other static URL `no-cache`.

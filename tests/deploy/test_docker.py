@@ -1,4 +1,4 @@
-"""Issue 5: the Dockerfile, .dockerignore and docker-compose.yml, checked without a Docker engine.
+"""The Dockerfile, .dockerignore and docker-compose.yml are right without a Docker engine to prove it.
 
 hadolint lints the Dockerfile; the rest reads it the way `docker build` would and runs what can
 run here: the HEALTHCHECK against a live and a dead gunicorn, and Compose's start-up wrapper

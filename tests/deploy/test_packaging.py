@@ -1,4 +1,4 @@
-"""Issue 11: packaging. Ranges in pyproject.toml, pins and hashes in the locks, one Python everywhere.
+"""Packaging: ranges in pyproject.toml, pins and hashes in the locks, one Python everywhere.
 
 `make lock` (uv) writes the three locks from pyproject.toml: requirements.txt (the deploy lock: the
 extension's dependencies and group `app`), requirements-local.txt (group `local`) and

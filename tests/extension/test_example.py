@@ -1,10 +1,11 @@
-"""Issue 11: an existing Flask app gets Google sign-in in a few lines (examples/existing_app.py).
+"""An existing Flask app gets Google sign-in in a few lines (examples/existing_app.py).
 
 The example is a developer's own small app: two pages, settings from the environment through
 Flask's `from_prefixed_env` (`FLASK_SECRET_KEY` ...), `GoogleSignIn(app)`, `login_required` and
-`current_user`. Its file must stay at most 25 lines of code (blank lines, comments and docstrings
-aside), must not lean on the reference app (`app/`), and must sign in for real: with the test client
-against the fake Google, and in Chromium under gunicorn against the local provider.
+`current_user`. Its file stays at most 25 lines of code (blank lines, comments and docstrings
+aside), does not lean on the reference app (`app/`), is what README shows, and signs in for real
+with the test client against the fake Google (in Chromium under gunicorn:
+tests/system/test_example_in_chromium.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Issue 2 end to end: Chromium -> gunicorn (the Dockerfile's command) -> local OpenID provider."""
+"""Sign-in end to end: Chromium -> gunicorn (the Dockerfile's command) -> local OpenID provider; a
+cancel at the provider is a friendly page, the access log never holds the code, and the security headers
+come through gunicorn."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 8, point 6, end to end: sign-out from anywhere, and only from this site.
+"""Sign-out end to end: from anywhere on this site, and only from this site.
 
 Chromium -> gunicorn (the Dockerfile's command) -> local OpenID provider; over https through a
 TLS-terminating proxy (tests/tls_proxy.py) where the point is the https Referer rules.

@@ -1,4 +1,4 @@
-"""Issue 9 in Chromium: two devices signed in as one user; one signs the other out from "Your sessions"."""
+""""Your sessions" in Chromium: two devices signed in as one user; one signs the other out."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Issue 10, local mode: the calendar against the real local provider (oidc-provider-mock) and the
-stand-in Calendar API of scripts/local_calendar.py, with the app in process (the test client) and
-`make run` itself (scripts/serve.py) driven by Chromium."""
+"""The calendar in local mode: against the real local provider (oidc-provider-mock) and the stand-in
+Calendar API of scripts/local_calendar.py, only the registered client is granted the calendar and the
+stand-in takes only the provider's tokens; with the app in process (the test client) and `make run`
+itself (scripts/serve.py) driven by Chromium."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 12 point 2: Redis the way operators run it, through redis-py's own clients.
+"""Redis the way operators run it, through redis-py's own clients.
 
 - TLS: a `redis-server` serving only TLS, with a CA, server and client certificates made here
   (cryptography); the app over `rediss://` with REDIS_CA_CERT (and a client certificate where the
@@ -7,7 +7,7 @@
   is killed (SIGKILL), sign-ins work again within 10 s, and every session written a second before
   the kill still opens.
 - Cluster: three primaries made one Cluster by `redis-cli --cluster create`; sign-in, the sessions
-  page, sign-out everywhere, the pending cap and the limiter through the app (tests/test_store.py
+  page, sign-out everywhere, the pending cap and the limiter through the app (tests/extension/test_store.py
   runs the store suite there too), and a node that dies gives 503s, never a 500.
 
 The servers are real processes on loopback ports (scripts/launch.py); the app runs in this process

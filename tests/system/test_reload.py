@@ -1,4 +1,4 @@
-"""Issue 12 point 3: zero-loss reloads and graceful stops, through gunicorn.conf.py's ThreadWorker.
+"""Zero-loss reloads and graceful stops, through gunicorn.conf.py's ThreadWorker.
 
 `kill -HUP` under load (clients that reuse keep-alive connections back to back, and clients that
 pause between requests) loses no request, and the new workers run with the new settings. A
