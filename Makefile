@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PORT ?= 8000
-# The Python the locks are resolved for: the image's (Dockerfile) and CI's; tests/test_packaging.py
+# The Python the locks are resolved for: the image's (Dockerfile) and CI's; tests/deploy/test_packaging.py
 # keeps the three equal. LOCK_FLAGS=--upgrade (or --upgrade-package NAME) moves pins forward.
 LOCK_PYTHON := 3.11
 LOCK_FLAGS ?=
