@@ -61,16 +61,16 @@ def leaves_slow_out(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     global _configured
     _configured += 1
-    socket.socket.listen = guarded_listen  # type: ignore[method-assign]
-    subprocess.Popen.__init__ = guarded_popen_init  # type: ignore[method-assign]
+    socket.socket.listen = guarded_listen
+    subprocess.Popen.__init__ = guarded_popen_init
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _configured
     _configured -= 1
     if not _configured:
-        socket.socket.listen = _listen  # type: ignore[method-assign]
-        subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
+        socket.socket.listen = _listen
+        subprocess.Popen.__init__ = _popen_init
 
 
 def guard(what: str | None) -> str | None:

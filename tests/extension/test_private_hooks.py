@@ -4,6 +4,8 @@ flask_google_signin/sessions.py: SealedSessions overrides Flask-Session's backen
 `_upsert_session`, `_delete_session`, and `_generate_sid`) and relies on its `open_session`
 calling them as below. These are private names: if a Flask-Session release changes them, these
 tests fail with a message saying what changed, before a session silently stops being sealed.
+The same for Authlib's framework integration and client_cls, urllib3's connection classes, and
+Flask-WTF's CSRF token as extension.py's SignedCsrfTokens keeps it (in a bare host app).
 """
 
 from __future__ import annotations
