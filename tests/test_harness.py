@@ -7,6 +7,7 @@ loaded as here.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from .conftest import SERVER_FIXTURES  # the collection check lives there
-from .helpers import ROOT
+from .helpers import ROOT, require
 
 pytest_plugins = ["pytester"]
 
@@ -193,6 +194,7 @@ def test_fast_run_refuses_a_server_from_a_fixture_of_any_scope_and_the_same_suit
 
 
 def test_fast_run_refuses_a_server_in_pytest_xdist_workers(inner):
+    require(importlib.util.find_spec("xdist") is not None, "pytest-xdist (requirements-dev.txt)")
     result = inner.run("-p", "xdist.plugin", "-m", "not slow", "-n", "2")
     assert_each_refused(result)
     assert re.search(r"created: 2/2 workers", result.stdout.str()), result.stdout.str()
