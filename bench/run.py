@@ -383,7 +383,7 @@ def ab_results(samples: dict[str, list[dict]]) -> dict:
     return out
 
 
-TARGETS = {"profile": 0.85, "login": 0.6}  # app ÷ its ceiling by CPU per request, at least (the targets in docs/benchmarks.md)
+TARGETS = {"profile": 0.85, "login": 0.6}  # app ÷ its ceiling by CPU per request, at least (docs/benchmarks.md)
 
 
 def table(all_results: dict) -> str:
