@@ -3,7 +3,7 @@
 # Stages: build (a virtualenv from the lock, requirements.txt, plus the extension, flask_google_signin/),
 # local-provider (the test OpenID provider for `docker compose --profile local`, never deployed), and
 # the final, unnamed app stage.
-# The Python that CI tests (tests/test_packaging.py keeps this, the locks' target and CI's equal).
+# The Python that CI tests (tests/deploy/test_packaging.py keeps this, the locks' target and CI's equal).
 ARG PYTHON_IMAGE=python:3.11-slim-trixie
 
 # ---------------------------------------------------------------- build

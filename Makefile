@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PORT ?= 8000
-# The Python the locks are resolved for: the image's (Dockerfile) and CI's; tests/test_packaging.py
+# The Python the locks are resolved for: the image's (Dockerfile) and CI's; tests/deploy/test_packaging.py
 # keeps the three equal. LOCK_FLAGS=--upgrade (or --upgrade-package NAME) moves pins forward.
 LOCK_PYTHON := 3.11
 LOCK_FLAGS ?=
@@ -39,9 +39,9 @@ run: $(VENV)/.run-deps
 test: lint
 	$(BIN)/python -m pytest
 
-## The quick tests only (no servers, no browser): seconds, for the edit-test loop.
+## The quick tests only (no servers, no browser), on two processes (pytest-xdist): seconds, for the edit-test loop.
 test-fast: $(VENV)/.dev-deps
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

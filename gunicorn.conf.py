@@ -123,7 +123,7 @@ class ThreadWorker(gthread.ThreadWorker):
       client sending on it at that moment; so a reload closes none sooner than `keepalive` would.
     - It closes them all 2 s before GRACEFUL_TIMEOUT at the latest, and so exits by itself, never by
       the master's SIGKILL (which gunicorn logs as an error), once its requests are answered.
-    tests/test_reload.py tests each, and the gthread internals they rely on.
+    tests/system/test_reload.py tests each, and the gthread internals they rely on.
     """
 
     linger_until = math.inf  # when stopping: idle keep-alive connections close by then

@@ -1,51 +1,84 @@
 """Fixtures: the app, a fake Google, and real servers (local provider, gunicorn, Redis, Chromium).
 
-The machinery behind them is in tests/helpers.py and scripts/launch.py.
+The machinery behind them is in tests/helpers.py and scripts/launch.py. Each fixture imports what it
+needs (the app among it) when it first runs: pytest-xdist's controller process, which runs no test,
+imports this file before it starts the workers, and then waits for nothing heavy.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import socket
-import subprocess
+from typing import TYPE_CHECKING
 
 import pytest
-import requests_mock
-from joserfc.jwk import RSAKey
+from jinja2 import BytecodeCache
 
-from app import create_app
-
-from .helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    AuthActions,
-    FakeGoogle,
-    Gunicorn,
-    Provider,
-    base_config,
-    private_redis,
-    private_redis_cluster,
-    require,
-    server_env,
+from .guard import (  # noqa: F401  (the harness's rule, tests/guard.py: `make test-fast` starts no server)
+    SERVER_FIXTURES,
+    pytest_collection,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_fixture_setup,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_unconfigure,
 )
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
 
 
 @pytest.fixture(scope="session")
 def signing_key() -> RSAKey:
+    from joserfc.jwk import RSAKey
+
     return RSAKey.generate_key(2048, parameters={"kid": "google-key-1", "use": "sig", "alg": "RS256"})
 
 
 @pytest.fixture
 def google(signing_key):
+    import requests_mock
+
+    from .helpers import FakeGoogle
+
     with requests_mock.Mocker() as mocker:  # any URL not registered here raises: nothing reaches Google
         yield FakeGoogle(mocker, signing_key)
+
+
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates kept for the whole run: every app the tests make has a Jinja environment of
+    its own, which would compile each template again (half the time of a signed-in page in a new app).
+    A template whose source changes gets a new checksum, so it is compiled again."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
+def new_app(config: dict):
+    """create_app with the environment and any .env ignored, sharing compiled templates with the others."""
+    from app import create_app
+
+    app = create_app(config, environ={})
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    return app
 
 
 @pytest.fixture
 def make_app(tmp_path):
     """create_app with test settings; the environment and any .env are ignored."""
-    return lambda **overrides: create_app(base_config(tmp_path, **overrides), environ={})
+    from .helpers import base_config
+
+    return lambda **overrides: new_app(base_config(tmp_path, **overrides))
 
 
 @pytest.fixture
@@ -60,12 +93,16 @@ def client(app):
 
 @pytest.fixture
 def auth(client, google):
+    from .helpers import AuthActions
+
     return AuthActions(client, google)
 
 
 @pytest.fixture(scope="session")
 def local_provider():
     """oidc-provider-mock on 127.0.0.1, started the way `make run` starts it."""
+    from .helpers import Provider
+
     provider = Provider()
     yield provider
     provider.stop()
@@ -74,6 +111,8 @@ def local_provider():
 @pytest.fixture(scope="session")
 def gunicorn_factory(tmp_path_factory):
     """Start gunicorn instances that all stop at the end of the session."""
+    from .helpers import Gunicorn, server_env
+
     started: list[Gunicorn] = []
 
     def start(**env: str) -> Gunicorn:
@@ -96,23 +135,10 @@ def app_server(gunicorn_factory, local_provider):
 
 
 @pytest.fixture(scope="session")
-def https_app_server(gunicorn_factory, local_provider, tmp_path_factory):
-    """One gunicorn behind a TLS-terminating proxy (tests/tls_proxy.py), set up as docs/deployment.md
-    says for nginx: `.url` is https://127.0.0.1:<proxy port>, `.gunicorn` the server behind it."""
-    from .tls_proxy import TLSProxy
-
-    server = gunicorn_factory(GOOGLE_CLIENT_ID="e2e-https-client", GOOGLE_CLIENT_SECRET="e2e-secret",
-                              GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url, TRUSTED_PROXIES="1",
-                              SESSION_COOKIE_SECURE="true", FORWARDED_ALLOW_IPS="127.0.0.1")
-    proxy = TLSProxy(server.port, tmp_path_factory.mktemp("tls-proxy"))
-    proxy.gunicorn = server
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="session")
 def browser():
     """One headless Chromium (Debian's) for the session, driven by Playwright."""
+    from .helpers import CHROMIUM, CHROMIUM_ARGS, require
+
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
@@ -133,6 +159,8 @@ def page(browser):
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
+    from .helpers import private_redis
+
     server = private_redis(tmp_path_factory, "redis")
     yield server
     server.stop()
@@ -142,56 +170,9 @@ def redis_server(tmp_path_factory):
 def redis_cluster(tmp_path_factory):
     """Three redis-server nodes made one Redis Cluster (primaries only) by `redis-cli --cluster create`;
     REDIS_CLUSTER_URL may name any of them (`redis://127.0.0.1:<port>`)."""
+    from .helpers import private_redis_cluster
+
     nodes = private_redis_cluster(tmp_path_factory, "cluster-node")
     yield nodes
     for node in nodes:
         node.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_store(redis_server):
-    """A client on the shared redis-server, to look at the stored sessions."""
-    import redis
-
-    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
-    yield client
-    client.close()
-
-
-# --------------------------------------------------------------------------- `make test-fast` starts no server
-
-SERVER_FIXTURES = {"local_provider", "gunicorn_factory", "app_server", "https_app_server", "browser", "page",
-                   "redis_server", "redis_store", "redis_cluster"}
-
-
-def pytest_collection_modifyitems(config, items):
-    """A test that uses a server fixture must be marked slow, so `pytest -m "not slow"` starts none."""
-    unmarked = [item.nodeid for item in items
-                if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow")]
-    if unmarked:
-        raise pytest.UsageError("these tests start servers but are not marked slow:\n  " + "\n  ".join(unmarked))
-
-
-SERVER_PROGRAMS = ("gunicorn", "redis-server", "redis-sentinel", "oidc_provider_mock", "chromium", "wrk")
-
-
-@pytest.fixture(autouse=True)
-def fast_tests_start_no_server(request, monkeypatch):
-    """The same rule at run time: outside `slow` tests no socket listens and no server program starts
-    (short-lived helpers such as hadolint or `python -c` are fine)."""
-    if request.node.get_closest_marker("slow"):
-        return
-
-    def refuse(what: str) -> None:
-        pytest.fail(f"{request.node.nodeid} starts {what}: mark it @pytest.mark.slow", pytrace=False)
-
-    popen_init = subprocess.Popen.__init__
-
-    def checked_popen(self, args, *rest, **kwargs):
-        words = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
-        if any(name in str(word) for word in words for name in SERVER_PROGRAMS):
-            refuse(f"a server process ({shlex.join(map(str, words))})")
-        popen_init(self, args, *rest, **kwargs)
-
-    monkeypatch.setattr(subprocess.Popen, "__init__", checked_popen)
-    monkeypatch.setattr(socket.socket, "listen", lambda *args, **kwargs: refuse("a listening socket"))

@@ -1,4 +1,5 @@
-"""A hostile OpenID provider: a real HTTP server on 127.0.0.1 that breaks one rule at a time.
+"""A hostile OpenID provider that breaks one rule at a time: a real HTTP server on 127.0.0.1, or the same
+WSGI app answered in process through requests-mock (`serve=False`, then `answer` is the matcher).
 
 Modelled on the OpenID Foundation's RP certification tests (`rp-*`). By default it behaves like
 a correct provider (discovery, JWKS, authorization with PKCE, token, userinfo, revocation); a test
@@ -17,13 +18,17 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
+import requests_mock
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 DRIP_SECONDS = 12  # a dripping answer completes after this long (past any sane per-call budget)
 DROP = object()  # a value that removes a key (None must stay expressible: "code_challenge_method": null)
+IN_PROCESS_URL = "http://hostile-op.test"  # where the in-process provider answers (nothing resolves it)
 
 
 def b64(data: bytes) -> str:
@@ -49,19 +54,21 @@ class QuietHandler(WSGIRequestHandler):
 class HostileProvider:
     """Discovery, JWKS, authorize, token, userinfo and revoke on one loopback port."""
 
-    def __init__(self, client_id: str, client_secret: str) -> None:
+    def __init__(self, client_id: str, client_secret: str, serve: bool = True) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.key = RSAKey.generate_key(2048, parameters={"kid": "op-key-1", "use": "sig", "alg": "RS256"})
         self.other_key = RSAKey.generate_key(2048, parameters={"kid": "op-key-2", "use": "sig", "alg": "RS256"})
         self.ec_key = ECKey.generate_key("P-256", parameters={"kid": "op-ec-1", "use": "sig", "alg": "ES256"})
         self.release = threading.Event()
-        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=QuietHandler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.server = None
+        self.url = IN_PROCESS_URL
+        if serve:
+            self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=QuietHandler)
+            self.url = f"http://127.0.0.1:{self.server.server_port}"
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.issuer = self.url
         self.metadata_url = f"{self.url}/.well-known/openid-configuration"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
         self.reset()
 
     # -- knobs a test turns; reset() restores a well-behaved provider
@@ -95,8 +102,19 @@ class HostileProvider:
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def answer(self, request: requests.PreparedRequest) -> requests.Response | None:
+        """A requests-mock matcher: a call to this provider's URL, answered by its WSGI app in process."""
+        if not request.url.startswith(self.url + "/"):
+            return None
+        body = request.body.encode() if isinstance(request.body, str) else request.body or b""
+        response = Client(self.wsgi).open(request.path_url, method=request.method, headers=dict(request.headers),
+                                          data=body)
+        return requests_mock.create_response(request, status_code=response.status_code,
+                                             headers=dict(response.headers), content=response.get_data())
 
     # -- what the provider serves
 

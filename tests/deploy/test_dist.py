@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name
 
 from ..helpers import ROOT, free_port, wait_http
 from ..servers import TIMEOUT, Browser
-from ..test_packaging import OPTIONAL, PACKAGE, package_version, parse_lock
+from .test_packaging import OPTIONAL, PACKAGE, package_version, parse_lock
 
 EXAMPLE = ROOT / "examples" / "existing_app.py"
 DEPLOY_LOCK = ROOT / "requirements.txt"

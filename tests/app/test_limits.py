@@ -1,0 +1,196 @@
+"""LOGIN_RATE_LIMIT on /login, per client address.
+
+Beyond the limit /login answers 429 with Retry-After and writes nothing; other addresses carry
+on; the address is the one ProxyFix believes; with Redis the count is shared by every instance,
+and a Redis that fails never turns /login into a 500.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from flask_google_signin import ConfigError, testing
+from flask_google_signin.store import digest
+
+from ..helpers import AuthActions, base_config, free_port, private_redis
+
+STORE_DOWN = "Our session store is not answering"
+
+
+def default_limit_app(tmp_path: Path, **overrides):
+    """The app with LOGIN_RATE_LIMIT left at its default (conftest sets a high one for other tests)."""
+    config = base_config(tmp_path, **overrides)
+    del config["LOGIN_RATE_LIMIT"]
+    return create_app(config, environ={})
+
+
+def stored_files(folder: Path) -> set[str]:
+    """Every file in the session folder, pending sign-ins included."""
+    return {os.path.join(root, name) for root, _, names in os.walk(folder) for name in names}
+
+
+def stranger(app, address: str):
+    """A cookieless client at `address`: each /login is a new browser, as a flood is."""
+    client = app.test_client(use_cookies=False)
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def unique_address() -> str:
+    """A documentation IPv6 address of its own, so counts left in the shared Redis never collide."""
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+
+
+# --------------------------------------------------------------------------- one process, memory
+
+
+def test_the_21st_login_in_a_minute_is_refused_and_writes_nothing(tmp_path, google):
+    app = default_limit_app(tmp_path)
+    flood = stranger(app, "198.51.100.20")
+    for _ in range(20):
+        assert flood.get("/login").status_code == 302
+    before = stored_files(tmp_path / "sessions")
+    assert before  # the 20 allowed ones did write their pending sign-ins
+
+    response = flood.get("/login")
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert "Set-Cookie" not in response.headers
+    page = response.get_data(as_text=True)
+    assert "<h1>Too many sign-in attempts</h1>" in page and "Error 429" in page  # the app's error page
+    assert 'href="/login"' not in page.split("<main", 1)[1]  # no "Try again" that would fail again
+    assert stored_files(tmp_path / "sessions") == before
+
+
+def test_other_addresses_sign_in_while_one_is_limited(tmp_path, google):
+    app = default_limit_app(tmp_path)
+    flood = stranger(app, "198.51.100.21")
+    for _ in range(25):
+        flood.get("/login")
+    assert flood.get("/login").status_code == 429
+
+    assert stranger(app, "198.51.100.22").get("/login").status_code == 302
+    user = app.test_client()
+    user.environ_base["REMOTE_ADDR"] = "203.0.113.5"
+    auth = AuthActions(user, google)
+    assert auth.sign_in().status_code == 302
+    assert user.get("/profile").status_code == 200
+
+
+def test_only_login_is_limited(make_app, google):
+    app = make_app(LOGIN_RATE_LIMIT="1/minute")
+    client = stranger(app, "198.51.100.23")
+    assert client.get("/login").status_code == 302
+    assert client.get("/login").status_code == 429
+    for _ in range(3):
+        assert client.get("/").status_code == 200
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/callback?state=abc&code=def").status_code == 400  # refused, but not limited
+
+
+def test_forwarded_for_is_the_key_behind_a_trusted_proxy(make_app, google):
+    app = make_app(LOGIN_RATE_LIMIT="2/minute", TRUSTED_PROXIES=1)
+    proxy = stranger(app, "10.0.0.1")
+
+    def via_proxy(forwarded_for: str) -> int:
+        return proxy.get("/login", headers={"X-Forwarded-For": forwarded_for}).status_code
+
+    # The proxy appends the address it saw; what a client wrote in front of it changes nothing.
+    assert via_proxy("198.51.100.30") == 302
+    assert via_proxy("1.1.1.1, 198.51.100.30") == 302
+    assert via_proxy("2.2.2.2, 198.51.100.30") == 429
+    assert via_proxy("198.51.100.31") == 302  # another client behind the same proxy
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_app, google):
+    app = make_app(LOGIN_RATE_LIMIT="2/minute")
+    client = stranger(app, "198.51.100.40")
+    statuses = [client.get("/login", headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code for i in range(3)]
+    assert statuses == [302, 302, 429]  # a made-up header is not a new address
+
+
+@pytest.mark.parametrize("value", ["lots", "20/fortnight", "0/minute"])
+def test_malformed_limit_stops_the_app(tmp_path, value):
+    config = base_config(tmp_path)
+    del config["LOGIN_RATE_LIMIT"]
+    with pytest.raises(ConfigError, match=r"^LOGIN_RATE_LIMIT is invalid"):
+        create_app(config, environ={"LOGIN_RATE_LIMIT": value})
+
+
+def test_refused_redis_never_makes_login_a_500(tmp_path, google):
+    """Nothing listens on the port: the count lives in the store, so every /login is the store's 503
+    (nothing can be written anyway), never a 500."""
+    app = default_limit_app(tmp_path, SESSION_TYPE="redis", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    client = stranger(app, "198.51.100.50")
+    responses = [client.get("/login") for _ in range(21)]
+    assert [r.status_code for r in responses] == [503] * 21
+    assert STORE_DOWN in responses[0].get_data(as_text=True)
+
+
+def test_a_limited_login_keeps_the_browsers_other_sign_ins(make_app, google):
+    """Refused before anything is written: the pending sign-ins of its other tabs (as many as a browser
+    keeps, so a new one would drop the oldest) stay, their cookies untouched."""
+    app = make_app(LOGIN_RATE_LIMIT="4/minute")
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = "198.51.100.55"
+    assert [browser.get("/login").status_code for _ in range(4)] == [302] * 4
+    tabs = [cookie.key for cookie in browser._cookies.values() if "_signin_" in cookie.key]
+    refused = browser.get("/login")
+    assert refused.status_code == 429 and "Set-Cookie" not in refused.headers
+    assert len(tabs) == 4 and all(browser.get_cookie(name) for name in tabs)
+    records = testing.store(app)
+    assert all(records.take_pending(records.pending_key(digest(browser.get_cookie(name).value.partition(".")[2])))
+               for name in tabs)  # and their records
+
+
+# --------------------------------------------------------------------------- Redis, several instances
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_two_instances_share_the_count_and_others_still_sign_in(tmp_path, google, redis_server):
+    config = dict(SESSION_TYPE="redis", REDIS_URL=redis_server.url)
+    a, b = default_limit_app(tmp_path, **config), default_limit_app(tmp_path, **config)
+    address = unique_address()
+    flood_a, flood_b = stranger(a, address), stranger(b, address)
+    statuses = [(flood_a if i % 2 else flood_b).get("/login").status_code for i in range(30)]
+    assert statuses == [302] * 20 + [429] * 10  # 20 in all, not 20 on each
+
+    user = b.test_client()  # another address signs in, start to finish, while the flood is refused
+    user.environ_base["REMOTE_ADDR"] = unique_address()
+    auth = AuthActions(user, google)
+    params = auth.start()
+    assert flood_a.get("/login").status_code == 429 and flood_b.get("/login").status_code == 429
+    assert auth.callback(params).status_code == 302
+    assert user.get("/profile").status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_hung_redis_gives_the_stores_503_quickly_not_a_500(tmp_path, tmp_path_factory, google):
+    """SIGSTOP: connections are accepted and nothing answers. The store (which also counts) spends its
+    own timeouts and answers 503."""
+    server = private_redis(tmp_path_factory, "limits-redis")
+    try:
+        app = default_limit_app(tmp_path, SESSION_TYPE="redis", REDIS_URL=server.url)
+        client = stranger(app, "198.51.100.60")
+        assert client.get("/login").status_code == 302
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            for _ in range(2):
+                started = time.monotonic()
+                response = client.get("/login")
+                elapsed = time.monotonic() - started
+                assert response.status_code == 503 and elapsed < 2, (response.status_code, elapsed)
+                assert STORE_DOWN in response.get_data(as_text=True)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+    finally:
+        server.stop()
