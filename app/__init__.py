@@ -12,7 +12,7 @@ from flask_google_signin import GOOGLE_METADATA_URL, GoogleSignIn
 
 from . import calendar, health, pages
 from .assets import init_assets
-from .config import ROOT, app_config
+from .config import ROOT, ConfigError, app_config, by_variable
 from .env import environment
 from .errors import register_errorhandlers
 from .logs import init_logging
@@ -33,7 +33,10 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
     init_security(app)
     init_assets(app)
     CSRFProtect(app)  # the app's own forms (Calendar's disconnect); the extension checks its own
-    google_signin = GoogleSignIn(app)
+    try:
+        google_signin = GoogleSignIn(app)
+    except ConfigError as exc:
+        raise ConfigError(by_variable(str(exc))) from None
     register_blueprints(app)
     google_signin.session_exempt(health.healthz)  # probes answer whatever the session store does
     google_signin.session_exempt(health.readyz)

@@ -10,6 +10,7 @@ starting any worker.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -85,10 +86,11 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 
 def by_variable(message: str) -> str:
-    """An error that names a config key, naming the environment variable that fills it instead."""
-    key, _, rest = message.partition(" ")
-    variable = next((name for name, filled in SIGNIN_VARIABLES.items() if filled == key), key)
-    return f"{variable} {rest}"
+    """An error that names config keys, naming the environment variables that fill them instead."""
+    for name, key in SIGNIN_VARIABLES.items():
+        if name != key:
+            message = re.sub(rf"\b{key}\b", name, message)
+    return message
 
 
 def app_config(environ: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,6 +98,10 @@ def app_config(environ: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict
     name and checked alike; an override by any other name (TESTING, SERVER_NAME) is a config key."""
     known = {name: value for name, value in overrides.items() if name in SETTINGS}
     others = {name: value for name, value in overrides.items() if name not in SETTINGS}
+    try:
+        check_required({name: str(value) for name, value in {**environ, **known}.items() if value is not None})
+    except env.ConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return {**load_settings({**environ, **known}), **others}
 
 

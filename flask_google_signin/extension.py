@@ -92,7 +92,7 @@ class GoogleSignIn:
         init_sessions(app, vault, space).exempt_views = self.exempt_views
         app.extensions["google_signin_index"] = SessionIndex(vault, settings["SECRET_KEY"], space)
         app.before_request(guard.load_identity)
-        init_oauth(app)
+        init_oauth(app, settings)
         init_limits(app)
         for blueprint in blueprints:
             app.register_blueprint(blueprint, url_prefix=prefix)
@@ -115,8 +115,8 @@ def refuse_taken_routes(app: Flask, blueprints: list[Blueprint], prefix: str | N
     taken = {rule.rule for rule in app.url_map.iter_rules()}
     for rule in scratch.url_map.iter_rules():
         if rule.endpoint != "static" and rule.rule in taken:
-            raise ConfigError(f"the app already has a route {rule.rule}: mount the sign-in elsewhere, e.g. "
-                              "GoogleSignIn(app, url_prefix='/google')")
+            raise ConfigError(f"the app already has a route {rule.rule}: mount the sign-in under a prefix of its "
+                              "own, GoogleSignIn(app, url_prefix=...)")
 
 
 def template_context(app: Flask) -> Callable[[], dict[str, Any]]:

@@ -201,7 +201,7 @@ def read_settings(config: Mapping[str, Any], *, instance_path: str, debug_or_tes
     settings = _parse(config)
     check_required(settings)
     check_redis(settings)
-    settings["SESSION_CACHELIB_DIR"] = settings["SESSION_CACHELIB_DIR"] or f"{instance_path}/sessions"
+    settings["SESSION_CACHELIB_DIR"] = settings["SESSION_CACHELIB_DIR"] or os.path.join(instance_path, "sessions")
     if settings["COOKIE_SECURE"] is None:  # unset: Secure, except where a developer serves plain http
         settings["COOKIE_SECURE"] = not debug_or_testing or bool(config.get("SESSION_COOKIE_SECURE"))
     return settings
@@ -220,8 +220,7 @@ def check_required(settings: Mapping[str, Any]) -> None:
     """Fail at start-up, naming the first missing secret, rather than at the first sign-in."""
     for name in REQUIRED:
         if not settings.get(name):
-            raise ConfigError(f"{config_key(name)} is not set: add it to the app's config (the reference app: to "
-                              "the environment or to .env, see .env.example)")
+            raise ConfigError(f"{config_key(name)} is not set: add it to the app's config")
 
 
 def check_redis(settings: Mapping[str, Any]) -> None:

@@ -20,7 +20,7 @@ from .sessions.pending import pending_cookie
 from .store import Records, digest
 from .web import signin
 
-__all__ = ["DEFAULT_CLAIMS", "pending_record", "session_key", "session_record", "sign_in", "store"]
+__all__ = ["DEFAULT_CLAIMS", "pending_record", "session_key", "session_record", "settings", "sign_in", "store"]
 
 #: What a signed-in test user says about themselves unless a test says otherwise.
 DEFAULT_CLAIMS: dict[str, Any] = {"sub": "100000000000000000001", "email": "ada@example.com",
@@ -34,6 +34,14 @@ def _interface(app: Flask) -> SealedSessions:
     if not isinstance(app.session_interface, SealedSessions):
         raise RuntimeError("this app has no GoogleSignIn: init_app has not run")
     return app.session_interface
+
+
+def settings(app: Flask) -> dict[str, Any]:
+    """The settings the extension runs with, by name without the GOOGLE_SIGNIN_ prefix, defaults
+    applied (the host's config holds only what the host set)."""
+    _interface(app)
+    found: dict[str, Any] = app.extensions["google_signin_settings"]
+    return dict(found)
 
 
 def store(app: Flask) -> Records:

@@ -208,6 +208,13 @@ class AuthActions:
         assert match, "no sign-out form on the page"
         return match.group(1)
 
+    def app_csrf_token(self, path: str = "/calendar") -> str:
+        """The token of the app's own forms on `path` (Flask-WTF's), not the sign-out form's (the extension's)."""
+        page = self.client.get(path).get_data(as_text=True)
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page)) - {self.csrf_token()}
+        assert len(tokens) == 1, f"no app form on {path}"
+        return tokens.pop()
+
     def logout(self):
         return self.client.post("/logout", data={"csrf_token": self.csrf_token()})
 

@@ -285,13 +285,25 @@ def provider_errors() -> Iterator[None]:
         raise SignInError("provider_bad_response", f"bad provider response: {type(exc).__name__}") from None
 
 
-def init_oauth(app: Flask) -> None:
-    """One registry per app: Authlib's OAuth object keeps the first app it is given."""
+AUTHLIB_KEY = "authlib.integrations.flask_client"  # where Authlib's OAuth(app) puts itself
+
+
+def init_oauth(app: Flask, settings: Mapping[str, Any]) -> None:
+    """A registry of our own: Authlib's OAuth object keeps the first app it is given. A host that
+    uses Authlib for its own providers keeps its registry in `app.extensions`, where Authlib put it."""
+    hosts = app.extensions.get(AUTHLIB_KEY)
     oauth = OAuth(app)
+    if hosts is None:
+        del app.extensions[AUTHLIB_KEY]
+    else:
+        app.extensions[AUTHLIB_KEY] = hosts
     oauth.framework_integration_cls = PendingSignIns
     app.extensions["google_signin_client"] = oauth.register(
         "google",
         client_cls=GoogleClient,
+        client_id=settings["GOOGLE_CLIENT_ID"],
+        client_secret=settings["GOOGLE_CLIENT_SECRET"],
+        server_metadata_url=settings["GOOGLE_SERVER_METADATA_URL"],
         client_kwargs={"scope": SCOPE},  # PKCE is added by GoogleClient.start, which builds the URL
     )
 

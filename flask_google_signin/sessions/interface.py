@@ -81,7 +81,7 @@ class CookiePolicy:
 
 
 class VisitorCookies(CookiePolicy, SecureCookieSessionInterface):
-    """Flask's own signed-cookie sessions (SECRET_KEY, SECRET_KEY_FALLBACKS), for visitors."""
+    """Flask's own signed-cookie sessions (signed with SECRET_KEY, as Flask signs them), for visitors."""
 
     def open_visitor(self, app: Flask, request: Request) -> SealedSession:
         """The visitor's session from the signed cookie; empty when there is none, or it does not verify."""

@@ -302,7 +302,7 @@ def test_disconnect_revokes_at_google_and_keeps_the_user_signed_in(app, client, 
     connect(auth)
     assert client.post("/disconnect/calendar").status_code == 400  # no CSRF token
     assert google.revoked == [] and "token" in record(app, client)
-    response = client.post("/disconnect/calendar", data={"csrf_token": auth.csrf_token()})
+    response = client.post("/disconnect/calendar", data={"csrf_token": auth.app_csrf_token()})
     assert response.status_code == 303 and response.location == "/calendar"
     assert google.revoked == [CONNECT_REFRESH_TOKEN]
     stored = record(app, client)
@@ -346,7 +346,7 @@ def test_no_token_reaches_a_page_or_a_log(app, client, auth, google, calendar, c
     connect(auth)
     calendar.accepted.discard(CONNECT_TOKEN)
     pages = [html(client), html(client, "/profile"), html(client, "/sessions")]
-    client.post("/disconnect/calendar", data={"csrf_token": auth.csrf_token()})
+    client.post("/disconnect/calendar", data={"csrf_token": auth.app_csrf_token()})
     pages.append(html(client))
     assert calendar.refreshes() == 1
     for secret in (google.access_token, google.refresh_token, CONNECT_TOKEN, CONNECT_REFRESH_TOKEN, REFRESHED):

@@ -8,15 +8,42 @@ import sys
 import pytest
 
 from app import create_app
-from app.config import SETTINGS, ConfigError, load_settings
+from app.config import APP_SETTINGS, SETTINGS, SIGNIN_VARIABLES, ConfigError, load_settings
 from flask_google_signin import GOOGLE_METADATA_URL
 
 from ..helpers import ROOT, base_config, server_env
 
 
-def test_defaults_are_safe():
-    settings = load_settings({})
-    assert settings["SESSION_COOKIE_SECURE"] is True
+def by_variable(environ=None) -> dict:
+    """load_settings' answer (by config key) by the environment variables that fill it."""
+    settings = load_settings(environ)
+    return {**{name: settings[key] for name, key in SIGNIN_VARIABLES.items()},
+            **{name: settings[name] for name in APP_SETTINGS}}
+
+
+def test_the_environment_names_stay_as_they_were():
+    """Operators' .env files and deployments use these names: the app keeps reading every one."""
+    assert set(SETTINGS) == {
+        "SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_SERVER_METADATA_URL", "GOOGLE_OFFLINE_ACCESS",
+        "PROVIDER_TIMEOUT", "SESSION_TYPE", "SESSION_CACHELIB_DIR", "REDIS_URL", "REDIS_TIMEOUT", "REDIS_CA_CERT",
+        "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_CLUSTER_URL",
+        "SESSION_COOKIE_SECURE", "SESSION_COOKIE_NAME", "PERMANENT_SESSION_LIFETIME", "SESSION_ABSOLUTE_LIFETIME",
+        "ALLOWED_DOMAINS", "ALLOWED_EMAILS", "PUBLIC_BASE_URL", "LOGIN_RATE_LIMIT", "PENDING_SIGNINS_MAX",
+        "RISC_CONFIGURATION_URL", "RISC_RATE_LIMIT", "TRUSTED_PROXIES", "LOG_FORMAT", "LOG_LEVEL", "LOG_PROBES",
+        "METRICS_PORT", "GOOGLE_CALENDAR_API_URL", "GOOGLE_SIGNIN_EXPIRED_GRACE",
+    }
+    settings = load_settings({"PERMANENT_SESSION_LIFETIME": "600", "SESSION_COOKIE_SECURE": "false",
+                              "ALLOWED_DOMAINS": "example.com"})
+    assert settings["GOOGLE_SIGNIN_IDLE_TIMEOUT"] == 600 and settings["GOOGLE_SIGNIN_COOKIE_SECURE"] is False
+    assert settings["GOOGLE_SIGNIN_ALLOWED_DOMAINS"] == ["example.com"]
+
+
+def test_defaults_are_safe(tmp_path):
+    settings = by_variable({})
+    assert settings["SESSION_COOKIE_SECURE"] is None  # worked out by the extension: Secure outside testing
+    app = create_app({k: v for k, v in base_config(tmp_path).items() if k not in ("SESSION_COOKIE_SECURE", "TESTING")},
+                     environ={})
+    assert app.extensions["google_signin_settings"]["COOKIE_SECURE"] is True
     assert settings["SESSION_TYPE"] == "cachelib"
     assert settings["GOOGLE_SERVER_METADATA_URL"] == GOOGLE_METADATA_URL
     assert settings["TRUSTED_PROXIES"] == 0
@@ -25,7 +52,7 @@ def test_defaults_are_safe():
 
 
 def test_values_are_parsed_from_strings():
-    settings = load_settings({"SESSION_COOKIE_SECURE": "false", "ALLOWED_DOMAINS": " Example.com, b.org ,",
+    settings = by_variable({"SESSION_COOKIE_SECURE": "false", "ALLOWED_DOMAINS": " Example.com, b.org ,",
                               "GOOGLE_OFFLINE_ACCESS": "TRUE", "TRUSTED_PROXIES": "2", "SESSION_TYPE": "redis",
                               "PERMANENT_SESSION_LIFETIME": "600"})
     assert settings["SESSION_COOKIE_SECURE"] is False
@@ -50,14 +77,14 @@ def test_malformed_value_names_the_variable(name, value):
 
 
 def test_new_and_checked_values_are_parsed():
-    settings = load_settings({"LOG_LEVEL": "warning", "PROVIDER_TIMEOUT": "2.5", "REDIS_TIMEOUT": "0.2",
+    settings = by_variable({"LOG_LEVEL": "warning", "PROVIDER_TIMEOUT": "2.5", "REDIS_TIMEOUT": "0.2",
                               "LOGIN_RATE_LIMIT": "5/minute;100/hour", "PENDING_SIGNINS_MAX": "50",
                               "SESSION_ABSOLUTE_LIFETIME": "1"})
     assert settings["LOG_LEVEL"] == "WARNING"
     assert settings["PROVIDER_TIMEOUT"] == 2.5 and settings["REDIS_TIMEOUT"] == 0.2
     assert settings["LOGIN_RATE_LIMIT"] == "5/minute;100/hour" and settings["PENDING_SIGNINS_MAX"] == 50
     assert settings["SESSION_ABSOLUTE_LIFETIME"] == 1
-    defaults = load_settings({})
+    defaults = by_variable({})
     assert defaults["LOGIN_RATE_LIMIT"] == "20/minute" and defaults["PENDING_SIGNINS_MAX"] == 100_000
     assert defaults["LOG_LEVEL"] == "INFO"
 
@@ -73,7 +100,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path, monkeypatch):
     env_file.write_text("ALLOWED_EMAILS=a@example.com\nLOG_FORMAT=json\n")
     monkeypatch.setenv("ENV_FILE", str(env_file))
     monkeypatch.setenv("LOG_FORMAT", "text")
-    settings = load_settings()
+    settings = by_variable()
     assert settings["ALLOWED_EMAILS"] == ["a@example.com"] and settings["LOG_FORMAT"] == "text"
 
 

@@ -268,7 +268,7 @@ def test_provider_dripping_its_answer_is_cut_off_at_the_deadline(rp, op, caplog,
 def test_default_timeout_answers_a_hanging_provider_within_10_seconds(make_app, op):
     """With PROVIDER_TIMEOUT left at its default (8 s), a stalled token endpoint costs < 10 s."""
     app = make_app(GOOGLE_SERVER_METADATA_URL=op.metadata_url)
-    assert app.config["PROVIDER_TIMEOUT"] == 8.0
+    assert app.config["GOOGLE_SIGNIN_PROVIDER_TIMEOUT"] == 8.0
     op.hang["token"] = HANG
     browser = Browser(app)
     start = browser.login()

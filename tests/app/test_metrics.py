@@ -150,8 +150,8 @@ def test_rate_limited_requests_by_route(make_app, google):
     counted = Counted()
     assert client.get("/login").status_code == 302
     assert client.get("/login").status_code == 429
-    assert counted.delta("rate_limited_total", route="auth.login") == 1
-    assert counted.delta("http_requests_total", route="auth.login", status="429") == 1
+    assert counted.delta("rate_limited_total", route="google_signin.login") == 1
+    assert counted.delta("http_requests_total", route="google_signin.login", status="429") == 1
 
 
 def test_token_refresh_outcomes(make_app, google):
@@ -191,7 +191,7 @@ def test_google_api_calls_and_security_event_fetches_are_named_by_their_caller(a
     counted = Counted()
     assert client.get("/calendar").status_code == 200
     assert counted.delta("provider_request_duration_seconds_count", endpoint="google_api") == 1
-    google.mocker.get(app.config["RISC_CONFIGURATION_URL"], status_code=500)
+    google.mocker.get(app.config["GOOGLE_SIGNIN_RISC_CONFIGURATION_URL"], status_code=500)
     with app.test_request_context(), pytest.raises(TransmitterUnavailable):
         transmitter().load()
     assert counted.delta("provider_request_duration_seconds_count", endpoint="risc") == 1
@@ -307,8 +307,8 @@ def test_metrics_are_summed_over_the_workers_on_their_own_port(gunicorn_factory,
         return samples.get((P + name, tuple(sorted(labels.items()))), 0.0)
 
     assert scraped("signins_total", outcome="success", reason="none") == signed_in == sum(served)
-    assert scraped("http_requests_total", route="auth.callback", status="302") == signed_in
-    assert scraped("http_requests_total", route="auth.login", status="302") == signed_in
+    assert scraped("http_requests_total", route="google_signin.callback", status="302") == signed_in
+    assert scraped("http_requests_total", route="google_signin.login", status="302") == signed_in
     assert scraped("http_requests_total", route="pages.profile", status="200") == signed_in
     assert scraped("sessions_ended_total", cause="sign_out") == signed_in
     assert scraped("sessions_ended_total", cause="expiry") == 0  # exported before anything ended that way
@@ -323,7 +323,7 @@ def test_metrics_are_summed_over_the_workers_on_their_own_port(gunicorn_factory,
         assert scraped("session_store_errors_total", operation=operation) == 0, operation
     assert (P + "session_store_duration_seconds_bucket", (("le", "0.0005"), ("operation", "put"))) in samples
     for pid in workers:
-        assert per_worker(folder, pid, "http_requests_total", route="auth.callback", status="302") > 0, pid
+        assert per_worker(folder, pid, "http_requests_total", route="google_signin.callback", status="302") > 0, pid
 
     assert "GET /metrics" not in server.logs()  # the metrics port's own server logs nothing
     assert requests.get(f"{server.url}/metrics", timeout=TIMEOUT).status_code == 404  # never on the app's port

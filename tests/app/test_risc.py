@@ -150,9 +150,9 @@ def calls(monkeypatch):
     made: list[tuple] = []
     end, drop = accounts.end_user_sessions, accounts.drop_refresh_token
 
-    def end_user_sessions(sub, cause, *, keep_sid=None):
-        made.append(("end_user_sessions", sub, cause))
-        return end(sub, cause, keep_sid=keep_sid)
+    def end_user_sessions(sub, reason, *, keep_sid=None, detail=""):
+        made.append(("end_user_sessions", sub, detail or reason))
+        return end(sub, reason, keep_sid=keep_sid, detail=detail)
 
     def drop_refresh_token(identifier, alg):
         made.append(("drop_refresh_token", identifier, alg))
@@ -512,7 +512,7 @@ def test_a_store_error_while_applying_forgets_the_jti(store_app, google, fake_ri
     failing = testing.store(store_app).store_errors[0]
     end = accounts.end_user_sessions
 
-    def fails_once(sub, cause, *, keep_sid=None):
+    def fails_once(sub, reason, *, keep_sid=None, detail=""):
         monkeypatch.setattr(accounts, "end_user_sessions", end)
         raise failing("down")
 
@@ -553,7 +553,7 @@ def test_risc_rate_limit_answers_429_in_json(make_app, google, fake_risc):
 
 
 def test_the_default_rate_limit(make_app):
-    assert make_app().config["RISC_RATE_LIMIT"] == "120/minute"
+    assert make_app().config["GOOGLE_SIGNIN_RISC_RATE_LIMIT"] == "120/minute"
 
 
 def test_csrf_protection_still_guards_the_apps_forms(app, google, auth):

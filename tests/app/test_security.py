@@ -23,7 +23,6 @@ import flask_google_signin.store.files as store
 import flask_google_signin.web.guard as guard
 from app import create_app
 from app.config import load_settings
-from flask_google_signin import testing
 
 from ..helpers import CLIENT_SECRET, AuthActions, base_config, pending_record, set_cookie, stored_record
 
@@ -51,19 +50,20 @@ def store_has(app, session_id: str) -> bool:
 
 
 def test_sign_in_issues_a_new_session_id(app, auth, client):
-    """OWASP: the id a visitor had before signing in (perhaps planted by an attacker) stops working."""
+    """OWASP: what a visitor's cookie held before signing in (perhaps planted by an attacker) signs
+    nobody in: the signed-in session is a new server-side record under a new id."""
     client.set_cookie("session", "attacker-planted-session-id")
-    with client.session_transaction() as sess:  # an anonymous record (as a flash message makes)
+    with client.session_transaction() as sess:  # a visitor's session, as a flash message makes
         sess["note"] = "before sign-in"
     before = client.get_cookie("session").value
-    assert before != "attacker-planted-session-id" and store_has(app, before)
+    assert before != "attacker-planted-session-id" and not store_has(app, before)  # a signed cookie
     planted = app.test_client()
-    planted.set_cookie("session", before)  # the attacker knows the pre-login id
+    planted.set_cookie("session", before)  # the attacker knows the visitor's cookie
     after = sid(auth.callback(auth.start()))
-    assert after != before
+    assert after != before and store_has(app, after)
     assert signed_in(client)
-    assert not store_has(app, before)
-    assert planted.get("/profile").status_code == 302  # the old id is not signed in
+    assert stored_record(app, after)["note"] == "before sign-in"  # the host's data came along
+    assert planted.get("/profile").status_code == 302  # the old cookie is not signed in
 
 
 def test_sign_out_deletes_the_server_side_record(app, auth, client):
@@ -186,13 +186,12 @@ def test_state_is_single_use_even_after_a_failed_attempt(auth, client, google):
     assert not signed_in(client)
 
 
-def test_anonymous_session_record_lives_ten_minutes(app, client, google):
+def test_a_visitors_session_is_a_signed_cookie_not_a_record(app, client, google):
     with client.session_transaction() as sess:
         sess["note"] = "a flash message, say"
-    key = testing.session_key(app, client.get_cookie("session").value)
-    with open(testing.store(app).path(key), "rb") as handle:
-        expires = int.from_bytes(handle.read(8), "big")
-    assert time.time() < expires <= time.time() + 600 + 1
+    value = client.get_cookie("session").value
+    assert "." in value and not store_has(app, value)
+    assert os.listdir(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"]) in ([], ["pending"])
 
 
 @pytest.mark.slow
@@ -202,7 +201,7 @@ def test_login_flood_neither_signs_out_a_user_nor_grows_the_store(make_app, goog
     app = make_app(LOGIN_RATE_LIMIT="100000/minute")  # the store under a flood; the limit: test_limits.py
     client = app.test_client()
     AuthActions(client, google).sign_in()
-    folder = os.path.join(app.config["SESSION_CACHELIB_DIR"], "pending")
+    folder = os.path.join(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending")
     clock = Clock(0)
     monkeypatch.setattr(store, "time", clock)
     anonymous = app.test_client(use_cookies=False)
@@ -224,7 +223,8 @@ def test_repeated_login_from_one_browser_keeps_its_record_small(app, auth, clien
         auth.start()
     cookies = [c for c in client._cookies.values() if c.key.startswith("session_signin_")]
     assert len(cookies) == sessions.MAX_PENDING  # the newest four, for four tabs
-    assert len(os.listdir(os.path.join(app.config["SESSION_CACHELIB_DIR"], "pending"))) == sessions.MAX_PENDING
+    folder = os.path.join(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending")
+    assert len(os.listdir(folder)) == sessions.MAX_PENDING
 
 
 # --------------------------------------------------------------------------- next: no open redirect
@@ -306,9 +306,8 @@ def test_hsts_only_over_https(make_app, google):
 
 def test_cookie_flags_with_default_settings(tmp_path, google):
     """SESSION_COOKIE_SECURE defaults to True: the cookie carries Secure, HttpOnly and SameSite=Lax."""
-    assert load_settings({})["SESSION_COOKIE_SECURE"] is True
     config = base_config(tmp_path)
-    del config["SESSION_COOKIE_SECURE"]
+    del config["SESSION_COOKIE_SECURE"], config["TESTING"]
     app = create_app(config, environ={})
     response = app.test_client().get("/login", base_url="https://localhost")
     cookie = response.headers["Set-Cookie"]
@@ -364,7 +363,7 @@ def test_the_token_request_uses_the_same_pinned_redirect_uri(make_app, google):
 
 def test_lifetime_defaults_are_sensible():
     defaults = load_settings({})
-    idle, absolute = defaults["PERMANENT_SESSION_LIFETIME"], defaults["SESSION_ABSOLUTE_LIFETIME"]
+    idle, absolute = defaults["GOOGLE_SIGNIN_IDLE_TIMEOUT"], defaults["GOOGLE_SIGNIN_ABSOLUTE_TIMEOUT"]
     assert 15 * 60 <= idle <= 12 * 3600 and idle < absolute <= 30 * 24 * 3600
 
 

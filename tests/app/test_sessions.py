@@ -51,7 +51,7 @@ def dump(app) -> bytes:
     if app.config["SESSION_TYPE"] == "redis":
         client = testing.store(app).client
         return b"\n".join(client.dump(key) or b"" for key in client.scan_iter("*"))
-    folder = Path(app.config["SESSION_CACHELIB_DIR"])
+    folder = Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"])
     return b"\n".join(path.read_bytes() for path in folder.rglob("*") if path.is_file())
 
 
@@ -249,7 +249,7 @@ def test_pending_sign_ins_are_capped_and_the_store_stops_growing(store_app, goog
     later = type("Later", (), {"time": staticmethod(lambda: time.time() + 601)})
     monkeypatch.setattr(store, "time", later)
     monkeypatch.setattr(store_redis, "time", later)
-    for path in Path(app.config["SESSION_CACHELIB_DIR"], "pending").glob("*"):
+    for path in Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending").glob("*"):
         os.utime(path, (time.time() - 601,) * 2)  # the file store reads the age from the mtime
     if app.config["SESSION_TYPE"] == "redis":
         for key in testing.store(app).client.scan_iter("pending:*:*"):
@@ -276,13 +276,13 @@ def test_two_tabs_starting_sign_in_at_the_same_moment_both_complete(store_app, g
     with browser.client.session_transaction() as sess:
         sess["note"] = "an anonymous session this browser already has"
     barrier = threading.Barrier(2)
-    view = store_app.view_functions["auth.login"]
+    view = store_app.view_functions["google_signin.login"]
 
     def held(*args, **kwargs):
         barrier.wait(5)
         return view(*args, **kwargs)
 
-    store_app.view_functions["auth.login"] = held
+    store_app.view_functions["google_signin.login"] = held
     tabs = [store_app.test_client() for _ in range(2)]
     for tab in tabs:
         tab.set_cookie("session", cookie(browser.client))
@@ -296,7 +296,7 @@ def test_two_tabs_starting_sign_in_at_the_same_moment_both_complete(store_app, g
         thread.start()
     for thread in threads:
         thread.join(10)
-    store_app.view_functions["auth.login"] = view
+    store_app.view_functions["google_signin.login"] = view
     for response in responses:  # the browser keeps every cookie both answers set
         for header in response.headers.getlist("Set-Cookie"):
             name, _, rest = header.partition("=")

@@ -150,8 +150,8 @@ def test_example_signs_in_and_out_with_signals(example, google):
     def on_signed_in(sender, user, userinfo):
         ins.append((sender, user, userinfo))
 
-    def on_signed_out(sender, user):
-        outs.append((sender, user))
+    def on_signed_out(sender, user, sub, reason):
+        outs.append((sender, user, reason))
 
     home = client.get("/")
     assert home.status_code == 200 and 'href="/login"' in home.text and "Sign out" not in home.text
@@ -165,12 +165,12 @@ def test_example_signs_in_and_out_with_signals(example, google):
         assert page.status_code == 200
         assert "ada@example.com" in page.text and "Welcome, Ada Lovelace." in page.text
         assert 'action="/logout"' in page.text and 'name="csrf_token"' in page.text
-        assert [(s, u["email"], i["sub"]) for s, u, i in ins] == [(example, "ada@example.com", google.sub)]
+        assert [(s, u.email, i["sub"]) for s, u, i in ins] == [(example, "ada@example.com", google.sub)]
         assert outs == []
 
         out = auth.logout()
         assert out.status_code == 303 and out.location == "/"
-        assert [(s, u["sub"]) for s, u in outs] == [(example, google.sub)]
+        assert [(s, u.sub, reason) for s, u, reason in outs] == [(example, google.sub, "sign_out")]
         assert len(ins) == 1
 
     assert "You have been signed out." in client.get("/").text

@@ -1,4 +1,5 @@
-"""GoogleSignIn in a host app that is not the reference app: settings it sets in Python, defaults."""
+"""GoogleSignIn in a host app that is not the reference app: settings it sets in Python, defaults,
+session-exempt views."""
 
 from __future__ import annotations
 
@@ -16,44 +17,52 @@ from ..helpers import CLIENT_ID, CLIENT_SECRET
 def host(tmp_path, **config) -> Flask:
     app = Flask("host", root_path=str(tmp_path))  # its own (empty) templates folder, not the repository's
     app.config.update({"SECRET_KEY": "host-secret", "GOOGLE_CLIENT_ID": CLIENT_ID,
-                       "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "SESSION_CACHELIB_DIR": str(tmp_path / "sessions"),
+                       "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+                       "GOOGLE_SIGNIN_SESSION_CACHELIB_DIR": str(tmp_path / "sessions"),
                        **config})
     GoogleSignIn(app)
+    app.testing = True  # after init_app, which decided its cookie policy as the host's config said
     return app
 
 
-def test_flasks_own_31_day_lifetime_counts_as_unset(tmp_path):
+def test_the_idle_timeout_is_ours_and_flasks_lifetime_stays_flasks(tmp_path):
     app = host(tmp_path)
-    assert app.config["PERMANENT_SESSION_LIFETIME"] == 8 * 3600
-    assert app.permanent_session_lifetime == timedelta(hours=8)
+    assert testing.settings(app)["IDLE_TIMEOUT"] == 8 * 3600
+    assert app.permanent_session_lifetime == timedelta(days=31)  # Flask's, as Flask set it
 
 
-def test_a_hosts_own_timedelta_is_kept(tmp_path):
-    assert host(tmp_path, PERMANENT_SESSION_LIFETIME=timedelta(hours=1)).config["PERMANENT_SESSION_LIFETIME"] == 3600
+def test_a_hosts_own_timedelta_is_read_as_seconds(tmp_path):
+    assert testing.settings(host(tmp_path, GOOGLE_SIGNIN_IDLE_TIMEOUT=timedelta(hours=1)))["IDLE_TIMEOUT"] == 3600
 
 
-@pytest.mark.parametrize(("name", "value"), [("PERMANENT_SESSION_LIFETIME", 0), ("PROVIDER_TIMEOUT", 0),
-                                             ("PROVIDER_TIMEOUT", float("nan")), ("PENDING_SIGNINS_MAX", -5),
-                                             ("SESSION_TYPE", "memcached"), ("LOGIN_RATE_LIMIT", "0/minute")])
+@pytest.mark.parametrize(("name", "value"), [("GOOGLE_SIGNIN_IDLE_TIMEOUT", 0), ("GOOGLE_SIGNIN_PROVIDER_TIMEOUT", 0),
+                                             ("GOOGLE_SIGNIN_PROVIDER_TIMEOUT", float("nan")),
+                                             ("GOOGLE_SIGNIN_PENDING_SIGNINS_MAX", -5), ("SESSION_TYPE", "memcached"),
+                                             ("GOOGLE_SIGNIN_LOGIN_RATE_LIMIT", "0/minute"),
+                                             ("GOOGLE_SIGNIN_ABSOLUTE_TIMEOUT", 0.5)])
 def test_values_set_in_python_are_checked_like_the_environments(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
         host(tmp_path, **{name: value})
 
 
 def test_lists_and_numbers_set_in_python_are_normalised(tmp_path):
-    app = host(tmp_path, ALLOWED_DOMAINS=["Example.COM"], GOOGLE_OFFLINE_ACCESS=1, SECRET_KEY=1234)
-    assert app.config["ALLOWED_DOMAINS"] == ["example.com"]
-    assert app.config["GOOGLE_OFFLINE_ACCESS"] is True and app.config["SECRET_KEY"] == "1234"
+    app = host(tmp_path, GOOGLE_SIGNIN_ALLOWED_DOMAINS=["Example.COM"], GOOGLE_SIGNIN_GOOGLE_OFFLINE_ACCESS=1,
+               SECRET_KEY=1234)
+    settings = testing.settings(app)
+    assert settings["ALLOWED_DOMAINS"] == ["example.com"]
+    assert settings["GOOGLE_OFFLINE_ACCESS"] is True and settings["SECRET_KEY"] == "1234"
+    assert app.config["SECRET_KEY"] == 1234  # the host's value, as the host set it
 
 
-def test_a_cookie_without_secure_is_warned_about_outside_debug_and_testing(tmp_path, caplog):
+def test_cookies_are_secure_unless_the_host_says_otherwise_and_then_it_is_warned_about(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="flask_google_signin.extension"):
-        host(tmp_path)  # Flask's own default: Secure off
-    assert "SESSION_COOKIE_SECURE is off" in caplog.text
-    caplog.clear()
+        app = host(tmp_path)  # Flask's own SESSION_COOKIE_SECURE is False: ours is Secure all the same
+    assert testing.settings(app)["COOKIE_SECURE"] is True and "COOKIE_SECURE" not in caplog.text
     with caplog.at_level(logging.WARNING, logger="flask_google_signin.extension"):
-        host(tmp_path, SESSION_COOKIE_SECURE=True)
-    assert "SESSION_COOKIE_SECURE" not in caplog.text
+        app = host(tmp_path, GOOGLE_SIGNIN_COOKIE_SECURE=False)
+    assert testing.settings(app)["COOKIE_SECURE"] is False
+    assert caplog.text.count("GOOGLE_SIGNIN_COOKIE_SECURE is off") == 1
+    assert testing.settings(host(tmp_path, TESTING=True))["COOKIE_SECURE"] is False  # plain http in tests
 
 
 def test_sign_out_lands_on_the_hosts_home_page(tmp_path):

@@ -13,6 +13,7 @@ from flask import Flask
 
 import flask_google_signin
 from flask_google_signin import GoogleSignIn
+from flask_google_signin.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "flask_google_signin"
@@ -149,9 +150,10 @@ def test_the_app_uses_only_the_packages_top_level_names():
 
 
 def extension_routes() -> set[str]:
-    """The paths a bare host gains from GoogleSignIn(app), variable parts cut off."""
+    """The paths a bare host gains from GoogleSignIn(app) with every part on, variable parts cut off."""
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="k", GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="s")
+    app.config.update(SECRET_KEY="k", GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="s", GOOGLE_SIGNIN_SESSIONS_PAGE=True,
+                      GOOGLE_SIGNIN_RISC=True)
     app.instance_path = str(ROOT / "instance")
     GoogleSignIn(app)
     return {rule.rule.split("<")[0].rstrip("/") or "/" for rule in app.url_map.iter_rules()}
@@ -190,10 +192,10 @@ READS = re.compile(r"""config(?:\.get\(|\.setdefault\(|\[)\s*["']([A-Z0-9_]+)["'
 
 
 def test_no_string_names_a_config_key_the_extension_does_not_read():
-    read = set(flask_google_signin.SETTING_NAMES)
+    read = set(flask_google_signin.SETTING_NAMES) | set(SETTINGS)  # config keys, and the names the code uses
     for path in modules().values():
         read |= {name for pair in READS.findall(path.read_text()) for name in pair if name}
-    assert "WTF_CSRF_TIME_LIMIT" in read and "SESSION_COOKIE_NAME" in read  # the scan finds what it must
+    assert "SESSION_COOKIE_NAME" in read and "GOOGLE_SIGNIN_IDLE_TIMEOUT" in read  # the scan finds what it must
     constants = {name for path in modules().values() for name in re.findall(r"^ *([A-Z][A-Z0-9_]+) *[:=]",
                                                                               path.read_text(), re.M)}
     foreign = [(where, key) for where, text in package_strings() for key in CONFIG_KEY.findall(text)

@@ -79,12 +79,14 @@ def test_sentinel_addresses_parse_and_survive_a_second_parse(make_app):
 
     settings = load_settings({"REDIS_SENTINELS": " 10.0.0.1:26379, sentinel-b:26380,[::1]:26381 ",
                               "REDIS_SENTINEL_MASTER": "sessions"})
-    assert settings["REDIS_SENTINELS"] == ["10.0.0.1:26379", "sentinel-b:26380", "[::1]:26381"]
+    sentinels = settings["GOOGLE_SIGNIN_REDIS_SENTINELS"]
+    assert sentinels == ["10.0.0.1:26379", "sentinel-b:26380", "[::1]:26381"]
     defaults = load_settings({})
-    assert defaults["REDIS_SENTINELS"] == [] and defaults["REDIS_SENTINEL_MASTER"] == "mymaster"
-    assert defaults["REDIS_CLUSTER_URL"] == "" and defaults["REDIS_CA_CERT"] == ""
-    app = make_app(SESSION_TYPE="redis", REDIS_SENTINELS=settings["REDIS_SENTINELS"])  # builds, connects to nothing
-    assert app.config["REDIS_SENTINELS"] == settings["REDIS_SENTINELS"]
+    assert defaults["GOOGLE_SIGNIN_REDIS_SENTINELS"] == []
+    assert defaults["GOOGLE_SIGNIN_REDIS_SENTINEL_MASTER"] == "mymaster"
+    assert defaults["GOOGLE_SIGNIN_REDIS_CLUSTER_URL"] == "" and defaults["GOOGLE_SIGNIN_REDIS_CA_CERT"] == ""
+    app = make_app(SESSION_TYPE="redis", REDIS_SENTINELS=sentinels)  # builds, connects to nothing
+    assert app.extensions["google_signin_settings"]["REDIS_SENTINELS"] == sentinels
 
 
 def test_every_multi_key_operation_keeps_its_keys_in_one_slot():
