@@ -13,14 +13,17 @@ __version__ = "0.1.0"
 
 from .accounts.google_api import (
     GoogleAccess,
+    GoogleAPISession,
     authorized_get,
     disconnect_google,
     google_access,
+    google_session,
     granted_scopes,
     refresh_google_access,
 )
 from .errors import GoogleAPIError, SignInError, StoreUnavailable
 from .extension import GoogleSignIn
+from .sessions.identity import AnonymousIdentity, GoogleIdentity
 from .sessions.interface import SessionInfo, check_store, current_session
 from .settings import GOOGLE_METADATA_URL, SETTING_NAMES, ConfigError, parse_settings
 from .signals import signed_in, signed_out
@@ -28,8 +31,8 @@ from .web.guard import current_user, login_required
 from .web.pages import error_page
 from .web.signin import connect_scopes
 
-__all__ = ["GOOGLE_METADATA_URL", "SETTING_NAMES", "ConfigError", "GoogleAPIError", "GoogleAccess", "GoogleSignIn",
-           "SessionInfo", "SignInError", "StoreUnavailable", "__version__", "authorized_get", "check_store",
-           "connect_scopes", "current_session", "current_user", "disconnect_google", "error_page", "google_access",
-           "granted_scopes", "login_required", "parse_settings", "refresh_google_access", "signed_in",
-           "signed_out"]
+__all__ = ["GOOGLE_METADATA_URL", "SETTING_NAMES", "AnonymousIdentity", "ConfigError", "GoogleAPIError",
+           "GoogleAPISession", "GoogleAccess", "GoogleIdentity", "GoogleSignIn", "SessionInfo", "SignInError",
+           "StoreUnavailable", "__version__", "authorized_get", "check_store", "connect_scopes", "current_session",
+           "current_user", "disconnect_google", "error_page", "google_access", "google_session", "granted_scopes",
+           "login_required", "parse_settings", "refresh_google_access", "signed_in", "signed_out"]

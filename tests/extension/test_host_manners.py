@@ -14,14 +14,16 @@ from flask_wtf import CSRFProtect
 from flask_wtf.csrf import generate_csrf
 
 from flask_google_signin import (
+    AnonymousIdentity,
     ConfigError,
+    GoogleAPIError,
     GoogleSignIn,
     current_user,
+    google_session,
     login_required,
     signed_out,
     testing,
 )
-from flask_google_signin.sessions.identity import AnonymousIdentity
 
 from ..helpers import CLIENT_ID, CLIENT_SECRET, AuthActions
 
@@ -512,3 +514,33 @@ def test_testing_sign_in_is_refused_outside_testing(tmp_path):
     app.testing = False
     with pytest.raises(RuntimeError, match="for tests only"):
         testing.sign_in(app.test_client())
+
+
+# --------------------------------------------------------------------------- Google APIs without the token
+
+
+def test_google_session_calls_any_method_as_the_user_with_one_refresh_on_401(tmp_path, google):
+    app = make_host(tmp_path, GOOGLE_SIGNIN_GOOGLE_OFFLINE_ACCESS=True)
+    files = "https://www.googleapis.com/drive/v3/files"
+
+    @app.post("/save")
+    def save():
+        response = google_session().post(files, json={"name": "notes.txt"})
+        return jsonify(status=response.status_code, body=response.json())
+
+    @app.get("/visitor-call")
+    def visitor_call():
+        try:
+            google_session().get(files)
+        except GoogleAPIError as exc:
+            return exc.kind
+        return "called"
+
+    auth = signed_in_client(app, google)
+    calls = google.mocker.post(files, [{"status_code": 401, "json": {}}, {"status_code": 200, "json": {"id": "f1"}}])
+    assert auth.client.post("/save").json == {"status": 200, "body": {"id": "f1"}}
+    bearers = [request.headers["Authorization"] for request in calls.request_history]
+    assert bearers == [f"Bearer {google.access_token}", f"Bearer {google.access_token}-refreshed"]
+    assert [request.json() for request in calls.request_history] == [{"name": "notes.txt"}] * 2
+    assert [form["grant_type"] for form in google.token_requests].count("refresh_token") == 1
+    assert app.test_client().get("/visitor-call").get_data(as_text=True) == "no_access"
