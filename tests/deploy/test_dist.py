@@ -196,8 +196,8 @@ class ExampleFromWheel:
         env = clean_env(FLASK_SECRET_KEY="dist-example-secret", FLASK_GOOGLE_CLIENT_ID="dist-example-client",
                         FLASK_GOOGLE_CLIENT_SECRET="dist-example-secret",
                         FLASK_GOOGLE_SERVER_METADATA_URL=provider_metadata_url, FLASK_SESSION_TYPE="cachelib",
-                        FLASK_SESSION_CACHELIB_DIR=str(self.sessions), FLASK_SESSION_COOKIE_SECURE="false",
-                        FLASK_LOGIN_RATE_LIMIT="1000/second")
+                        FLASK_GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(self.sessions),
+                        FLASK_GOOGLE_SIGNIN_COOKIE_SECURE="false", FLASK_GOOGLE_SIGNIN_LOGIN_RATE_LIMIT="1000/second")
         argv = [str(python), "-I", "-m", "flask", "--app", str(EXAMPLE), "run", "--host", "127.0.0.1",
                 "--port", str(self.port)]
         with open(self.log_path, "w") as log:

@@ -136,8 +136,8 @@ def load_example(monkeypatch, env: dict[str, str]) -> ModuleType:
 @pytest.fixture
 def example(monkeypatch, tmp_path):
     env = example_env(SECRET_KEY="example-secret-key", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
-                      SESSION_CACHELIB_DIR=str(tmp_path / "sessions"), SESSION_COOKIE_SECURE="false",
-                      LOGIN_RATE_LIMIT="1000/second")
+                      GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"),
+                      GOOGLE_SIGNIN_COOKIE_SECURE="false", GOOGLE_SIGNIN_LOGIN_RATE_LIMIT="1000/second")
     return load_example(monkeypatch, env).app
 
 
@@ -180,6 +180,6 @@ def test_example_signs_in_and_out_with_signals(example, google):
 def test_example_fails_fast_without_its_secrets(monkeypatch, tmp_path):
     from flask_google_signin import ConfigError
 
-    env = example_env(SECRET_KEY="example-secret-key", SESSION_CACHELIB_DIR=str(tmp_path / "sessions"))
+    env = example_env(SECRET_KEY="example-secret-key", GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"))
     with pytest.raises(ConfigError, match="GOOGLE_CLIENT_ID is not set"):
         load_example(monkeypatch, env)

@@ -50,8 +50,8 @@ def example_server(local_provider, tmp_path_factory):
     env.update(example_env(SECRET_KEY="example-e2e-secret", GOOGLE_CLIENT_ID="example-client",
                            GOOGLE_CLIENT_SECRET="example-secret",
                            GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url,
-                           SESSION_CACHELIB_DIR=str(directory / "sessions"), SESSION_COOKIE_SECURE="false",
-                           LOGIN_RATE_LIMIT="1000/second"))
+                           GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(directory / "sessions"),
+                           GOOGLE_SIGNIN_COOKIE_SECURE="false", GOOGLE_SIGNIN_LOGIN_RATE_LIMIT="1000/second"))
     server = ExampleServer(env, directory / "gunicorn.log")
     yield server
     server.stop()
