@@ -294,7 +294,7 @@ def init_oauth(app: Flask, settings: Mapping[str, Any]) -> None:
     hosts = app.extensions.get(AUTHLIB_KEY)
     oauth = OAuth(app)
     if hosts is None:
-        del app.extensions[AUTHLIB_KEY]
+        app.extensions.pop(AUTHLIB_KEY, None)
     else:
         app.extensions[AUTHLIB_KEY] = hosts
     oauth.framework_integration_cls = PendingSignIns

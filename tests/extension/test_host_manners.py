@@ -544,3 +544,18 @@ def test_google_session_calls_any_method_as_the_user_with_one_refresh_on_401(tmp
     assert [request.json() for request in calls.request_history] == [{"name": "notes.txt"}] * 2
     assert [form["grant_type"] for form in google.token_requests].count("refresh_token") == 1
     assert app.test_client().get("/visitor-call").get_data(as_text=True) == "no_access"
+
+
+def test_a_hosts_own_authlib_registry_stays_where_authlib_put_it(tmp_path):
+    from authlib.integrations.flask_client import OAuth
+
+    app = Flask("host", root_path=str(tmp_path))
+    app.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="x")
+    hosts = OAuth(app)
+    hosts.register("github", client_id="gh", client_secret="x", api_base_url="https://api.github.com/")
+    GoogleSignIn(app)
+    assert app.extensions["authlib.integrations.flask_client"] is hosts
+    bare = Flask("bare", root_path=str(tmp_path))
+    bare.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="x")
+    GoogleSignIn(bare)
+    assert "authlib.integrations.flask_client" not in bare.extensions
