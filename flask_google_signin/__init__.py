@@ -24,6 +24,7 @@ from .accounts.google_api import (
 from .errors import GoogleAPIError, SignInError, StoreUnavailable
 from .extension import GoogleSignIn
 from .sessions.identity import AnonymousIdentity, GoogleIdentity
+from .sessions.identity import identity as google_identity
 from .sessions.interface import SessionInfo, check_store, current_session
 from .settings import GOOGLE_METADATA_URL, SETTING_NAMES, ConfigError, parse_settings
 from .signals import signed_in, signed_out
@@ -34,5 +35,5 @@ from .web.signin import connect_scopes
 __all__ = ["GOOGLE_METADATA_URL", "SETTING_NAMES", "AnonymousIdentity", "ConfigError", "GoogleAPIError",
            "GoogleAPISession", "GoogleAccess", "GoogleIdentity", "GoogleSignIn", "SessionInfo", "SignInError",
            "StoreUnavailable", "__version__", "authorized_get", "check_store", "connect_scopes", "current_session",
-           "current_user", "disconnect_google", "error_page", "google_access", "google_session", "granted_scopes",
-           "login_required", "parse_settings", "refresh_google_access", "signed_in", "signed_out"]
+           "current_user", "disconnect_google", "error_page", "google_access", "google_identity", "google_session",
+           "granted_scopes", "login_required", "parse_settings", "refresh_google_access", "signed_in", "signed_out"]

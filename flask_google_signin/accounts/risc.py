@@ -67,6 +67,10 @@ MAX_BODY = 16 * 1024  # bytes; Google's tokens are about 1 kB
 MAX_ID = 255  # characters of a jti or a sub
 MAX_TOKEN_ID = 512  # characters of a token identifier (a prefix is 16, a SHA-512 hash 88)
 JTI_LIFETIME = 7 * 24 * 3600  # seconds a jti is remembered: Google redelivers "with limited retries"
+# A token is fresh while its jti would still be remembered: older ones (a margin early, for clocks) are
+# refused, so a captured token cannot replay once its jti is forgotten. A little ahead is clock skew.
+MAX_AGE = JTI_LIFETIME - 3600
+MAX_AHEAD = 300
 KEYS_REFETCH_INTERVAL = 30.0  # seconds: an unknown kid refetches the keys at most this often
 RETRY_AFTER = 30  # seconds, on a 503
 # What joserfc raises for a token that is not a well-formed JWS at all (anything else it raises: the
@@ -188,8 +192,13 @@ def check(claims: dict[str, Any], sender: Transmitter) -> tuple[str, list[Event]
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_ID:
         raise Refused("invalid_request", "jti is missing or malformed")
     iat = claims.get("iat")
-    if not isinstance(iat, int | float) or isinstance(iat, bool):
+    if not isinstance(iat, int | float) or isinstance(iat, bool) or not math.isfinite(iat):
         raise Refused("invalid_request", "iat is missing or not a number")
+    now = time.time()
+    if iat < now - MAX_AGE:
+        raise Refused("invalid_request", "iat is older than the receiver remembers tokens for")
+    if iat > now + MAX_AHEAD:
+        raise Refused("invalid_request", "iat is in the future")
     events = claims.get("events")
     if not isinstance(events, dict) or not events or not all(isinstance(e, dict) for e in events.values()):
         raise Refused("invalid_request", "events is missing or not an object of event objects")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from flask import g
+from flask import request
 
 USER_KEYS = ("sub", "email", "email_verified", "name", "picture", "hd")
 
@@ -23,6 +23,8 @@ class GoogleIdentity:
     is_authenticated = True
     is_active = True
     is_anonymous = False
+    #: True only while the user_loader is asked at the sign-in itself (then None refuses the sign-in).
+    signing_in = False
 
     def __init__(self, user: Mapping[str, Any], claims: Mapping[str, Any] | None = None) -> None:
         self.sub: str = user["sub"]
@@ -86,13 +88,46 @@ class AnonymousIdentity:
 ANONYMOUS = AnonymousIdentity()
 
 
+class Loaded:
+    """Who this request is for, once looked up; kept on the request itself (an app context, and `g`
+    with it, may outlive one request)."""
+
+    def __init__(self, who: GoogleIdentity | None, user: Any) -> None:
+        self.who = who
+        self.user = user
+
+
+KEY = "flask_google_signin.identity"  # in the request's WSGI environ
+
+
 def identity() -> GoogleIdentity | None:
-    """The signed-in Google identity of this request (set by the web layer's load_identity); None
-    for a visitor."""
-    return cast("GoogleIdentity | None", g.get("_google_signin_identity"))
+    """The signed-in Google identity of this request; None for a visitor. The first asker of a
+    request loads it (the web layer's load_identity, registered here as LOADER), so a host's own
+    before_request that runs before the extension's already sees the user."""
+    return _loaded().who
 
 
-def set_identity(who: GoogleIdentity | None, host_user: Any = None) -> None:
+def host_user() -> Any:
+    """What `current_user` is: the host's object (user_loader), the identity itself, or None."""
+    return _loaded().user
+
+
+def _loaded() -> Loaded:
+    loaded = request.environ.get(KEY)
+    if loaded is None and LOADER:
+        LOADER[0]()
+        loaded = request.environ.get(KEY)
+    return cast(Loaded, loaded) if loaded is not None else Loaded(None, None)
+
+
+def is_loaded() -> bool:
+    return KEY in request.environ
+
+
+def set_identity(who: GoogleIdentity | None, user: Any = None) -> None:
     """This request's identity and, for `current_user`, the host's user object (itself, without a loader)."""
-    g._google_signin_identity = who
-    g._google_signin_user = host_user if host_user is not None else who
+    request.environ[KEY] = Loaded(who, user if user is not None else who)
+
+
+# The function that loads the identity of a request, registered by the layer that knows how (web/guard.py).
+LOADER: list[Callable[[], None]] = []

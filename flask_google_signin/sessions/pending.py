@@ -33,7 +33,7 @@ def _pending_cookies() -> list[tuple[int, str, str]]:
     found: list[tuple[int, str, str]] = []
     for name, value in request.cookies.items():
         issued, _, secret = value.partition(".")
-        if name.startswith(prefix) and issued.isdigit() and secret:
+        if name.startswith(prefix) and issued.isascii() and issued.isdigit() and secret:
             found.append((int(issued), name, secret))
     return sorted(found)
 

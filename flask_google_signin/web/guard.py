@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, jsonify, redirect, request, url_for
+from flask import current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
 from ..accounts import index as accounts
 from ..errors import SESSION_EXPIRED, SIGNED_OUT, StoreUnavailable
-from ..sessions.identity import ANONYMOUS, GoogleIdentity, identity, set_identity
+from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, identity, is_loaded, set_identity
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,7 +39,7 @@ def hooks() -> Hooks:
 
 
 def _current_user() -> Any:
-    user = g.get("_google_signin_user")
+    user = host_user()
     return ANONYMOUS if user is None else user
 
 
@@ -49,8 +49,11 @@ current_user: Any = LocalProxy(_current_user)
 
 
 def load_identity() -> None:
-    """Before each request: the signed-in identity into `g`, the idle and absolute timeouts
-    enforced, the idle clock moved once a minute, and the host's user_loader run."""
+    """Once a request (before it, or when first asked): the signed-in identity into `g`, the idle and
+    absolute timeouts enforced, the idle clock moved once a minute, and the host's user_loader run."""
+    if is_loaded():
+        return
+    set_identity(None)
     if request.endpoint == "static":  # the same file for everyone: the session is not read, so no
         return                        # `Vary: Cookie` keeps shared caches from keeping it
     sess = sealed_session()
@@ -138,3 +141,6 @@ def login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+LOADER.append(load_identity)

@@ -166,8 +166,13 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
                   "email_verified": claim("email_verified"), "picture": claim("picture"), "hd": claims.get("hd")}
     who = GoogleIdentity(user, userinfo)
     loader = hooks().user_loader
-    if loader is not None and loader(who) is None:
-        raise SignInError("user_refused", "the host's user_loader refused the user")
+    if loader is not None:
+        who.signing_in = True
+        try:
+            if loader(who) is None:
+                raise SignInError("user_refused", "the host's user_loader refused the user")
+        finally:
+            who.signing_in = False
     kept = {key: value for key, value in session.items() if key not in SIGN_IN_KEYS and key != "csrf_token"}
     session.clear()
     record: SessionRecord = {"user": user, "userinfo": userinfo, "signed_in_at": now, "last_seen": now}

@@ -328,6 +328,11 @@ BAD_SET = {
     "iat-a-string": ("invalid_request", lambda r: signed(r, iat="now")),
     "iat-true": ("invalid_request", lambda r: signed(r, iat=True)),
     "iat-missing": ("invalid_request", lambda r: without(r, "iat")),
+    "iat-in-1970": ("invalid_request", lambda r: signed(r, iat=1)),
+    "iat-past-the-jti-memory": ("invalid_request", lambda r: signed(r, iat=int(time.time()) - 7 * 24 * 3600)),
+    "iat-far-ahead": ("invalid_request", lambda r: signed(r, iat=int(time.time()) + 10**8)),
+    "iat-ten-minutes-ahead": ("invalid_request", lambda r: signed(r, iat=int(time.time()) + 600)),
+    "iat-not-finite": ("invalid_request", lambda r: signed(r, iat=float("inf"))),
     "no-events": ("invalid_request", lambda r: without(r, "events")),
     "events-empty": ("invalid_request", lambda r: signed(r, events={})),
     "events-a-list": ("invalid_request", lambda r: signed(r, events=[REVOKED])),
@@ -727,3 +732,9 @@ def test_a_file_that_is_not_a_service_account_key_is_refused(app, risc_api, tmp_
     result = app.test_cli_runner().invoke(args=["risc", "verify", "--key-file", str(path)])
     assert result.exit_code == 1 and "not a service account's JSON key file" in result.output
     assert risc_api.request_history == []
+
+
+def test_a_token_within_the_freshness_window_is_taken(app, google, fake_risc, calls):
+    """Six days old, or a minute ahead (clock skew): fresh enough; the window is the jti's memory."""
+    for iat in (int(time.time()) - 6 * 24 * 3600, int(time.time()) + 60):
+        assert deliver(app, fake_risc.token(user_event(REVOKED, ALICE), iat=iat)).status_code == 202

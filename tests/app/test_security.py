@@ -522,3 +522,10 @@ def test_google_issuer_in_either_spelling_signs_in(auth, client, google, iss):
 def test_google_issuer_lookalikes_are_refused(auth, client, google, iss):
     google.id_claims = {"iss": iss}
     assert auth.sign_in().status_code == 401 and not signed_in(client)
+
+
+@pytest.mark.parametrize("issued", ["\u00b2", "\u0663", "12\u00b3", "-1", ""])
+def test_odd_digits_in_a_pending_sign_in_cookie_are_no_5xx(app, client, google, issued):
+    """'²'.isdigit() is true and int('²') fails: a raw client's cookie must still get a page, not a 502."""
+    client.set_cookie("session_signin_abcdefabcdef", f"{issued}.secret")
+    assert client.get("/login").status_code == 302

@@ -19,6 +19,7 @@ from flask_google_signin import (
     GoogleAPIError,
     GoogleSignIn,
     current_user,
+    google_identity,
     google_session,
     login_required,
     signed_out,
@@ -559,3 +560,36 @@ def test_a_hosts_own_authlib_registry_stays_where_authlib_put_it(tmp_path):
     bare.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="x")
     GoogleSignIn(bare)
     assert "authlib.integrations.flask_client" not in bare.extensions
+
+
+def test_a_hosts_before_request_that_runs_first_already_sees_the_user(tmp_path, google):
+    """Flask-Login loads its user when first asked; so does current_user, whatever the order of set-up."""
+    app = Flask("host", root_path=str(tmp_path))
+    app.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
+                      GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"))
+    seen: list = []
+    app.before_request(lambda: seen.append((current_user.is_authenticated, google_identity())) and None)
+    app.add_url_rule("/", "home", lambda: "home")
+    GoogleSignIn(app)
+    app.testing = True
+    auth = signed_in_client(app, google)
+    seen.clear()
+    with app.app_context():  # one app context (and `g`) for two requests: each is looked up anew
+        auth.client.get("/")
+        app.test_client().get("/")
+    assert [(authenticated, who.sub if who else None) for authenticated, who in seen] == [
+        (True, google.sub), (False, None)]
+
+
+def test_the_user_loader_knows_a_sign_in_from_a_later_request(tmp_path, google):
+    app = make_host(tmp_path)
+    calls: list[bool] = []
+
+    @app.extensions["google_signin"].user_loader
+    def load(identity):
+        calls.append(identity.signing_in)
+        return identity
+
+    auth = signed_in_client(app, google)
+    auth.client.get("/")
+    assert calls[0] is True and set(calls[1:]) == {False}
