@@ -20,12 +20,12 @@ google_signin = GoogleSignIn()  # create_app mounts it: /google/login, /google/c
 
 
 @google_signin.user_loader
-def load_google_user(identity: GoogleIdentity) -> sqlite3.Row:
+def load_google_user(identity: GoogleIdentity) -> sqlite3.Row | None:
     """The user of a Google account: the one linked to its `sub`; else the user with the same email,
     if Google verified it, now linked; else a new user named after the email. The extension asks at
     sign-in and on every signed-in request; `current_user` is then this row."""
     db = get_db()
-    user = db.execute("SELECT * FROM user WHERE google_sub = ?", (identity.sub,)).fetchone()
+    user: sqlite3.Row | None = db.execute("SELECT * FROM user WHERE google_sub = ?", (identity.sub,)).fetchone()
     if user is not None:
         return user
     email = identity.email if isinstance(identity.email, str) else None
@@ -39,7 +39,8 @@ def load_google_user(identity: GoogleIdentity) -> sqlite3.Row:
         db.execute("INSERT INTO user (username, google_sub, email) VALUES (?, ?, ?)",
                    (free_username((email or "").partition("@")[0] or "user"), identity.sub, email))
     db.commit()
-    return db.execute("SELECT * FROM user WHERE google_sub = ?", (identity.sub,)).fetchone()
+    user = db.execute("SELECT * FROM user WHERE google_sub = ?", (identity.sub,)).fetchone()
+    return user
 
 
 def free_username(base: str) -> str:

@@ -11,7 +11,8 @@ def get_db() -> sqlite3.Connection:
     if "db" not in g:
         g.db = sqlite3.connect(current_app.config["DATABASE"])
         g.db.row_factory = sqlite3.Row
-    return g.db
+    db: sqlite3.Connection = g.db
+    return db
 
 
 def close_db(exc: BaseException | None = None) -> None:
@@ -24,8 +25,8 @@ def create_tables(drop: bool = False) -> None:
     db = get_db()
     if drop:
         db.executescript("DROP TABLE IF EXISTS post; DROP TABLE IF EXISTS user;")
-    with current_app.open_resource("schema.sql") as f:
-        db.executescript(f.read().decode())
+    with current_app.open_resource("schema.sql", "r", encoding="utf-8") as f:
+        db.executescript(f.read())
 
 
 @click.command("init-db")
