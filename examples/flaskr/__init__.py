@@ -31,9 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     os.makedirs(os.path.dirname(app.config["DATABASE"]), exist_ok=True)
     db.init_app(app)
-    # The sign-in before the blueprints: its before_request (who signed in with Google, and
-    # load_google_user) then runs before auth's load_logged_in_user, which reads current_user.
-    auth.google_signin.init_app(app, url_prefix="/google")
+    auth.google_signin.init_app(app, url_prefix="/google")  # its routes at /google/..., beside /auth/...
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
     app.add_url_rule("/", endpoint="index")

@@ -11,7 +11,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from flask.typing import ResponseReturnValue
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from flask_google_signin import GoogleIdentity, GoogleSignIn, current_user
+from flask_google_signin import GoogleIdentity, GoogleSignIn, current_user, google_identity
 
 from .db import get_db
 
@@ -55,8 +55,8 @@ def free_username(base: str) -> str:
 @bp.before_app_request
 def load_logged_in_user() -> None:
     """g.user: the user signed in with Google, else the one whose id a password login put in the session."""
-    if current_user:  # a Google sign-in: the extension's before_request ran first (create_app's order)
-        g.user = current_user._get_current_object()  # the row load_google_user gave, not the proxy
+    if google_identity() is not None:  # signed in with Google: current_user is the row load_google_user gave
+        g.user = current_user._get_current_object()  # the row itself, not the proxy
         return
     user_id = session.get("user_id")
     g.user = None if user_id is None else get_db().execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
