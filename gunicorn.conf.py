@@ -189,8 +189,8 @@ if ENV.get("LOG_FORMAT") == "json":
 
 def on_starting(server: object) -> None:
     """Check every setting once, before any worker starts: one line, not one per worker. In a child
-    process (`python -m app.config`), so that the master imports none of the code HUP reloads."""
-    check = subprocess.run([sys.executable, "-m", "app.config"], cwd=HERE, capture_output=True, text=True,
+    process (`python -m app.check`), so that the master imports none of the code HUP reloads."""
+    check = subprocess.run([sys.executable, "-m", "app.check"], cwd=HERE, capture_output=True, text=True,
                            check=False)
     if check.returncode:
         print(check.stderr.strip(), file=sys.stderr, flush=True)
@@ -240,7 +240,7 @@ def start_metrics(server: Any) -> None:
         stop(RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set"))
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    host = ENV.get("HOST") or "0.0.0.0"  # noqa: S104 - where the app listens, as `bind` above
+    host = ENV.get("METRICS_HOST") or "127.0.0.1"  # private unless the operator says where a scraper reaches it
     try:
         start_http_server(METRICS_PORT, addr=host, registry=registry)
     except OSError as exc:

@@ -3,7 +3,7 @@
 The extension's settings keep the environment names they always had and are mapped to the
 extension's config keys (SIGNIN_VARIABLES: `ALLOWED_DOMAINS` fills `GOOGLE_SIGNIN_ALLOWED_DOMAINS`),
 checked by the extension's own parsers (`parse_settings`); the app's own (proxies, logs, metrics,
-Calendar) are named like their config keys and checked by app/env.py's. `python -m app.config`
+Calendar) are named like their config keys and checked by app/env.py's. `python -m app.check`
 checks them all and prints one line for the first bad one: gunicorn's master runs it before
 starting any worker.
 """
@@ -11,7 +11,6 @@ starting any worker.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from .env import (
     check_required,
     choice,
     environment,
+    host_address,
     http_url,
     int_at_least,
     log_level,
@@ -44,6 +44,7 @@ APP_SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "LOG_LEVEL": (log_level, "INFO"),
     "LOG_PROBES": (boolean, False),  # log /healthz, /readyz and /metrics in gunicorn's access log (app/logs.py)
     "METRICS_PORT": (port_or_off, None),  # read by gunicorn.conf.py, which serves /metrics there
+    "METRICS_HOST": (host_address, "127.0.0.1"),  # ... on this address
     "GOOGLE_CALENDAR_API_URL": (http_url, GOOGLE_CALENDAR_API_URL),
 }
 _OWN = ("GOOGLE_OFFLINE_ACCESS", "PROVIDER_TIMEOUT", "SESSION_CACHELIB_DIR", "REDIS_URL", "REDIS_TIMEOUT",
@@ -103,19 +104,3 @@ def app_config(environ: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict
     except env.ConfigError as exc:
         raise ConfigError(str(exc)) from None
     return {**load_settings({**environ, **known}), **others}
-
-
-def main() -> int:
-    """Check every setting once; one `error:` line and exit 4 (gunicorn's "App failed to load") if one is bad."""
-    try:
-        environ = environment()
-        check_required(environ)
-        load_settings(environ)
-    except (ConfigError, env.ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 4
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

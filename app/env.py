@@ -106,6 +106,15 @@ def port_or_off(value: str) -> int | None:
     return port
 
 
+def host_address(value: str) -> str:
+    """An address to listen on: an IPv4 or IPv6 address, or a host name (no port, no spaces)."""
+    address = value.strip().strip("[]")
+    if not address or any(c.isspace() or c in "/?#@" for c in address) or (":" in address and "." in address
+                                                                             and address.count(":") == 1):
+        raise ValueError(f"expected an address such as 127.0.0.1 or 0.0.0.0, got {value!r}")
+    return address
+
+
 def http_url(value: str) -> str:
     """A base URL that requests can call: http(s) and a host; the trailing slash is dropped."""
     parts = urlsplit(value.strip())

@@ -378,3 +378,34 @@ def test_a_metrics_port_that_cannot_be_had_stops_gunicorn_with_one_line():
     assert result.returncode == 4, output
     assert "error: METRICS_PORT is invalid: cannot listen on 127.0.0.1:" in output
     assert "Traceback" not in output and "Booting worker" not in output, output
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Where something listens on `port`, from /proc/net/tcp (IPv4): '127.0.0.1', '0.0.0.0', ..."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("setting", "address"), [(None, "127.0.0.1"), ("127.0.0.2", "127.0.0.2")])
+def test_the_metrics_port_listens_on_metrics_host_loopback_by_default(gunicorn_factory, setting, address):
+    port = free_port()
+    extra = {"METRICS_HOST": setting} if setting else {}
+    server = gunicorn_factory(METRICS_PORT=str(port), GOOGLE_CLIENT_ID="metrics-host-client",
+                              GOOGLE_CLIENT_SECRET="e2e-secret", **extra)
+    assert listening_addresses(port) == {address}, server.logs()
+    assert requests.get(f"http://{address}:{port}/metrics", timeout=TIMEOUT).status_code == 200
+
+
+@pytest.mark.parametrize("raw", ["", "10.0.0.1:9100", "a b", "http://x"])
+def test_a_malformed_metrics_host_names_the_variable(raw):
+    if raw == "":
+        assert load_settings({"METRICS_HOST": raw})["METRICS_HOST"] == "127.0.0.1"
+        return
+    with pytest.raises(ConfigError, match=r"^METRICS_HOST is invalid: "):
+        load_settings({"METRICS_HOST": raw})
