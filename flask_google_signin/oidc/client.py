@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import secrets
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ["RS256"]  # Google signs with RS256; `none` and HMAC must never be accepted
 LEEWAY = 60  # seconds of clock skew tolerated on exp / iat
 METADATA_TTL = 3600  # refetch discovery (and with it the JWKS) hourly
+KEYS_REFETCH_INTERVAL = 30.0  # seconds: an unknown `kid` refetches the keys at most this often
+FAILURE_TTL = 10.0  # seconds a failed fetch of the discovery document or the keys is remembered
 REVOKE_TIMEOUT = 3.0
 SCOPE = "openid email profile"
 # The only discovery fields we use; anything else in the document is ignored, so a provider
@@ -89,7 +93,16 @@ class GoogleClient(FlaskOAuth2App):
     OAUTH_APP_CONFIG = None
     client_cls = ProviderSession  # every call runs under the request's deadline (http.py)
     metadata_loaded_at = 0.0
+    keys_refetched_at = -math.inf  # time.monotonic() of the last refetch an unknown `kid` asked for
     server_metadata: dict[str, Any]  # Authlib's BaseApp sets it; load_server_metadata replaces it
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # One fetch at a time per worker for the discovery document and the keys: the requests that
+        # arrive meanwhile wait for its answer instead of asking the provider too. A failure is
+        # remembered for FAILURE_TTL, so sign-ins fail fast while the provider is down.
+        self.fetching = threading.Lock()
+        self.failed: tuple[float, str, str] | None = None  # (when, code, reason)
 
     # -- discovery
 
@@ -110,19 +123,64 @@ class GoogleClient(FlaskOAuth2App):
     def load_server_metadata(self) -> dict[str, Any]:
         if time.time() - self.metadata_loaded_at < METADATA_TTL:
             return self.server_metadata
-        with ProviderSession() as client:
-            resp = client.request("GET", self._server_metadata_url, withhold_token=True)
-            resp.raise_for_status()
-            document = resp.json()
-        if not isinstance(document, dict) or document.get("issuer") != self.issuer:
-            raise SignInError("discovery_mismatch", "discovery issuer mismatch")
-        metadata = {k: document[k] for k in METADATA_KEYS if isinstance(document.get(k), str)}
-        missing = [k for k in REQUIRED_METADATA if k not in metadata]
-        if missing:
-            raise SignInError("discovery_incomplete", f"discovery lacks {missing}")
-        self.metadata_loaded_at = time.time()
-        self.server_metadata = metadata  # a fresh document also drops the cached JWKS
-        return metadata
+        with self.fetching:
+            if time.time() - self.metadata_loaded_at < METADATA_TTL:  # fetched while this request waited
+                return self.server_metadata
+            self.raise_recent_failure()
+            with self.remembering_failure():
+                with ProviderSession(endpoint="discovery") as client:
+                    resp = client.request("GET", self._server_metadata_url, withhold_token=True)
+                    resp.raise_for_status()
+                    document = resp.json()
+                if not isinstance(document, dict) or document.get("issuer") != self.issuer:
+                    raise SignInError("discovery_mismatch", "discovery issuer mismatch")
+                metadata = {k: document[k] for k in METADATA_KEYS if isinstance(document.get(k), str)}
+                missing = [k for k in REQUIRED_METADATA if k not in metadata]
+                if missing:
+                    raise SignInError("discovery_incomplete", f"discovery lacks {missing}")
+            self.metadata_loaded_at = time.time()
+            self.server_metadata = metadata  # a fresh document also drops the cached JWKS
+            return metadata
+
+    def fetch_jwk_set(self, force: bool = False) -> Any:
+        """The provider's keys, fetched with the discovery document. `force` (a token named a `kid`
+        not among them: the provider rotated its keys) refetches them, at most once per
+        KEYS_REFETCH_INTERVAL however many requests ask at the same moment."""
+        metadata = self.load_server_metadata()
+        keys: dict[str, Any] | None = metadata.get("jwks")
+        if keys is not None and (not force or time.monotonic() - self.keys_refetched_at < KEYS_REFETCH_INTERVAL):
+            return keys
+        with self.fetching:
+            keys = self.server_metadata.get("jwks")
+            if keys is not None and (not force or time.monotonic() - self.keys_refetched_at < KEYS_REFETCH_INTERVAL):
+                return keys  # fetched while this request waited
+            self.raise_recent_failure()
+            with self.remembering_failure(), ProviderSession(endpoint="jwks") as client:
+                resp = client.request("GET", metadata["jwks_uri"], withhold_token=True)
+                resp.raise_for_status()
+                keys = resp.json()
+            if not isinstance(keys, dict):
+                raise SignInError("provider_bad_response", "the jwks_uri holds no key set")
+            if force:
+                self.keys_refetched_at = time.monotonic()
+            self.server_metadata["jwks"] = keys
+            return keys
+
+    def raise_recent_failure(self) -> None:
+        if self.failed is not None and time.monotonic() - self.failed[0] < FAILURE_TTL:
+            _, code, reason = self.failed
+            raise SignInError(code, f"{reason} (a fetch that failed moments ago is not repeated)")
+
+    @contextlib.contextmanager
+    def remembering_failure(self) -> Iterator[None]:
+        """A fetch whose failure (in provider_errors' terms) is remembered for FAILURE_TTL."""
+        try:
+            with provider_errors():
+                yield
+        except SignInError as exc:
+            self.failed = (time.monotonic(), exc.code, exc.reason)
+            raise
+        self.failed = None
 
     # -- the flow
 
