@@ -22,6 +22,8 @@ from .web import cli, csrf, guard, pages, risc, sessions_page, signin
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 LAYOUT = "google_signin/_layout.html"
+# Settings 0.1.0 read under these names: ignored now, they would let every Google account in.
+MOVED_ALLOW_LISTS = ("ALLOWED_DOMAINS", "ALLOWED_EMAILS")
 
 
 class GoogleSignIn:
@@ -73,6 +75,10 @@ class GoogleSignIn:
 
     def init_app(self, app: Flask, *, url_prefix: str | None = None, add_context_processor: bool = True) -> None:
         settings = read_settings(app.config, instance_path=app.instance_path, debug_or_testing=app.debug or app.testing)
+        for old in MOVED_ALLOW_LISTS:
+            if old in app.config and config_key(old) not in app.config:
+                raise ConfigError(f"{old} is set, but the extension reads {config_key(old)}: rename it (or set "
+                                  f"{config_key(old)} too, if {old} is the app's own)")
         if settings["COOKIE_SECURE"] is False and not (app.debug or app.testing):
             log.warning("%s is off: the session cookie also travels over plain http. "
                         "Leave it on wherever the site is served over https.", config_key("COOKIE_SECURE"))
@@ -101,6 +107,10 @@ class GoogleSignIn:
         pages.register_error_handlers(app, vault.store_errors)
         if settings["METRICS"]:
             metrics.init_metrics(app)
+        # The extension's own pages need these, whatever the host's templates do; prefixed, they
+        # take no name of the host's.
+        app.jinja_env.globals.update(google_signin_csrf_token=csrf.csrf_token,
+                                     google_signin_base=settings["BASE_TEMPLATE"] or LAYOUT)
         if add_context_processor:
             app.context_processor(template_context(app))
         app.extensions["google_signin"] = self
@@ -120,12 +130,9 @@ def refuse_taken_routes(app: Flask, blueprints: list[Blueprint], prefix: str | N
 
 
 def template_context(app: Flask) -> Callable[[], dict[str, Any]]:
-    """What the extension's templates (and the host's) get: `current_user`, the sign-out form's
-    `google_signin_csrf_token()` (also as `csrf_token()` when the host has no Flask-WTF CSRFProtect
-    of its own), and the layout the extension's pages extend."""
-    base = app.extensions["google_signin_settings"]["BASE_TEMPLATE"] or LAYOUT
-    values: dict[str, Any] = {"current_user": guard.current_user, "google_signin_csrf_token": csrf.csrf_token,
-                              "google_signin_base": base}
+    """What templates get besides the extension's own globals: `current_user`, and the sign-out
+    form's token as `csrf_token()` when the host has no Flask-WTF CSRFProtect of its own."""
+    values: dict[str, Any] = {"current_user": guard.current_user}
     if "csrf" not in app.extensions:
         values["csrf_token"] = csrf.csrf_token
     return lambda: values

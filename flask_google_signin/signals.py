@@ -6,7 +6,10 @@ from __future__ import annotations
 from flask.signals import Namespace  # type: ignore[attr-defined]
 
 signals = Namespace()
-#: Sent after a sign-in is stored: `signed_in.connect(fn)`; fn(app, user=..., userinfo=...).
+#: Sent after a sign-in is stored: `signed_in.connect(fn, app)`; fn(app, user=GoogleIdentity, userinfo=dict).
 signed_in = signals.signal("google-signin.signed-in")
-#: Sent when a user signs out: fn(app, user=...).
+#: Sent once for every session that ends, however it ends: fn(app, user=GoogleIdentity | None, sub=str,
+#: reason=str); `user` is None when the ending request was not that session's (ended elsewhere, a
+#: security event). The reasons: sign_out, ended_elsewhere, everywhere, security_event, idle_timeout,
+#: absolute_timeout, user_loader.
 signed_out = signals.signal("google-signin.signed-out")

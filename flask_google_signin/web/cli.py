@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import click
 import requests
+from flask import current_app, url_for
 from flask.cli import AppGroup
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -51,7 +52,9 @@ key_file_option = click.option(
 def register(url: str | None, key_file: Path) -> None:
     """Register (or update) the stream: push delivery to URL, every event type the receiver handles."""
     base = settings().get("PUBLIC_BASE_URL") or ""
-    url = url or (base.rstrip("/") + "/risc" if base else None)
+    with current_app.test_request_context():  # the receiver's path, under the app's url_prefix if any
+        path = url_for("google_signin_risc.receive")
+    url = url or (base.rstrip("/") + path if base else None)
     if not url:
         raise click.UsageError("give --url https://your.host/risc (or set PUBLIC_BASE_URL)")
     if urlsplit(url).scheme != "https" or not urlsplit(url).hostname:

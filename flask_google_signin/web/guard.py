@@ -49,8 +49,9 @@ current_user: Any = LocalProxy(_current_user)
 
 
 def load_identity() -> None:
-    """Once a request (before it, or when first asked): the signed-in identity into `g`, the idle and
-    absolute timeouts enforced, the idle clock moved once a minute, and the host's user_loader run."""
+    """Once a request (before it, or when first asked): who is signed in, looked up for the request,
+    the idle and absolute timeouts enforced, the idle clock moved once a minute, and the host's
+    user_loader run."""
     if is_loaded():
         return
     set_identity(None)

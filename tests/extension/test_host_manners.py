@@ -593,3 +593,30 @@ def test_the_user_loader_knows_a_sign_in_from_a_later_request(tmp_path, google):
     auth = signed_in_client(app, google)
     auth.client.get("/")
     assert calls[0] is True and set(calls[1:]) == {False}
+
+
+def test_an_allow_list_under_its_old_name_stops_the_start_rather_than_letting_everyone_in(tmp_path):
+    with pytest.raises(ConfigError, match="ALLOWED_DOMAINS is set, but the extension reads GOOGLE_SIGNIN_ALLOWED_"):
+        make_host(tmp_path, ALLOWED_DOMAINS=["example.com"])
+    app = make_host(tmp_path, ALLOWED_EMAILS="mine", GOOGLE_SIGNIN_ALLOWED_EMAILS=["ada@example.com"])
+    assert testing.settings(app)["ALLOWED_EMAILS"] == ["ada@example.com"]
+
+
+def test_the_extensions_pages_render_without_the_context_processor(tmp_path, google):
+    app = Flask("host", root_path=str(tmp_path))
+    app.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
+                      GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"))
+    GoogleSignIn().init_app(app, add_context_processor=False)
+    app.testing = True
+    assert app.test_client().get("/logout").status_code == 200
+    assert app.test_client().get("/callback?state=x&code=y").status_code == 400
+
+
+def test_a_visitors_flask_wtf_token_does_not_protect_the_signed_in_session(tmp_path, google):
+    """A planted visitor cookie carries a Flask-WTF raw token the attacker knows: sign-in drops it."""
+    app = make_host(tmp_path, csrf="blanket")
+    auth = AuthActions(app.test_client(), google)
+    before = TOKEN.search(auth.client.get("/shop").get_data(as_text=True))[1]
+    assert auth.sign_in().status_code == 302
+    assert auth.client.post("/logout", data={"csrf_token": before}).status_code == 400
+    assert is_signed_in(auth.client)
