@@ -24,6 +24,7 @@ from .env import (
     choice,
     environment,
     host_address,
+    host_list,
     http_url,
     int_at_least,
     log_level,
@@ -45,6 +46,8 @@ APP_SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "LOG_PROBES": (boolean, False),  # log /healthz, /readyz and /metrics in gunicorn's access log (app/logs.py)
     "METRICS_PORT": (port_or_off, None),  # read by gunicorn.conf.py, which serves /metrics there
     "METRICS_HOST": (host_address, "127.0.0.1"),  # ... on this address
+    "TRUSTED_HOSTS": (host_list, None),  # Flask's: a request for another Host gets 400
+    "HSTS_INCLUDE_SUBDOMAINS": (boolean, False),
     "GOOGLE_CALENDAR_API_URL": (http_url, GOOGLE_CALENDAR_API_URL),
 }
 _OWN = ("GOOGLE_OFFLINE_ACCESS", "PROVIDER_TIMEOUT", "SESSION_CACHELIB_DIR", "REDIS_URL", "REDIS_TIMEOUT",

@@ -115,6 +115,16 @@ def host_address(value: str) -> str:
     return address
 
 
+def host_list(value: str) -> list[str] | None:
+    """Comma-separated host names (Flask's TRUSTED_HOSTS: `example.com`, `.example.com` for its
+    subdomains, `localhost`); empty: None, every host."""
+    hosts = [item.strip().lower() for item in value.split(",") if item.strip()]
+    for host in hosts:
+        if any(c.isspace() or c in "/?#@" for c in host):
+            raise ValueError(f"expected host names such as example.com, got {host!r}")
+    return hosts or None
+
+
 def http_url(value: str) -> str:
     """A base URL that requests can call: http(s) and a host; the trailing slash is dropped."""
     parts = urlsplit(value.strip())

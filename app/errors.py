@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from flask_google_signin import StoreUnavailable, error_page
 
@@ -12,6 +12,11 @@ UNEXPECTED = "An unexpected error happened. It has been logged."
 
 
 def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError) -> tuple[str, int, dict[str, str]]:
+        """A Host that TRUSTED_HOSTS refuses: no URL can be built for it, so a plain answer, not the page."""
+        return "Bad Request: this host is not served here.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .assets import static_files
@@ -47,11 +47,15 @@ def set_headers(response: Response) -> Response:
         current = static_files().is_current((request.view_args or {}).get("filename"), request.args.get("v"))
         headers["Cache-Control"] = IMMUTABLE if current else "no-cache"  # no `v`, or another version's
     if request.is_secure:
-        headers["Strict-Transport-Security"] = "max-age=63072000"
+        headers["Strict-Transport-Security"] = current_app.config["HSTS"]
     return response
 
 
 def init_security(app: Flask) -> None:
+    # HSTS_INCLUDE_SUBDOMAINS: every subdomain is https-only too (then it cannot plant an http cookie
+    # either); off by default, since it binds subdomains this app does not serve.
+    subdomains = "; includeSubDomains" if app.config.get("HSTS_INCLUDE_SUBDOMAINS") else ""
+    app.config["HSTS"] = f"max-age=63072000{subdomains}"
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:  # X-Forwarded-* are ignored unless the operator says how many proxies stand in front
         # Flask's documented way to add WSGI middleware; mypy sees wsgi_app as a method, not a slot.

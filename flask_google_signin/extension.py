@@ -82,6 +82,13 @@ class GoogleSignIn:
         if settings["COOKIE_SECURE"] is False and not (app.debug or app.testing):
             log.warning("%s is off: the session cookie also travels over plain http. "
                         "Leave it on wherever the site is served over https.", config_key("COOKIE_SECURE"))
+        if settings["cookie_name"].startswith("__Secure-"):
+            log.warning("SESSION_COOKIE_DOMAIN or SESSION_COOKIE_PATH is set: the cookies are __Secure-, not "
+                        "__Host-, and a sibling subdomain may set cookies the site reads")
+        if not settings["PUBLIC_BASE_URL"] and not app.config.get("TRUSTED_HOSTS") and not app.debug:
+            log.warning("Neither %s nor TRUSTED_HOSTS is set: the redirect URI is built from the request's Host "
+                        "header. Set %s (and TRUSTED_HOSTS) wherever the site has a public address.",
+                        config_key("PUBLIC_BASE_URL"), config_key("PUBLIC_BASE_URL"))
         blueprints = [signin.bp]
         if settings["SESSIONS_PAGE"]:
             blueprints.append(sessions_page.bp)

@@ -204,7 +204,32 @@ def read_settings(config: Mapping[str, Any], *, instance_path: str, debug_or_tes
     settings["SESSION_CACHELIB_DIR"] = settings["SESSION_CACHELIB_DIR"] or os.path.join(instance_path, "sessions")
     if settings["COOKIE_SECURE"] is None:  # unset: Secure, except where a developer serves plain http
         settings["COOKIE_SECURE"] = not debug_or_testing or bool(config.get("SESSION_COOKIE_SECURE"))
+    # Worked out from the settings (lower case: no config key holds them):
+    settings["cookie_name"] = cookie_prefix(settings["COOKIE_SECURE"], config) + settings["SESSION_COOKIE_NAME"]
+    settings["public_host"] = public_host(settings["PUBLIC_BASE_URL"])
     return settings
+
+
+def cookie_prefix(secure: bool, config: Mapping[str, Any]) -> str:
+    """RFC 6265bis: a Secure cookie for the host alone (no Domain, Path=/) is `__Host-`, which a
+    sibling subdomain can neither set nor shadow; with a Domain or another Path, `__Secure-`."""
+    if not secure:
+        return ""
+    if config.get("SESSION_COOKIE_DOMAIN") or (config.get("SESSION_COOKIE_PATH") or "/") != "/":
+        return "__Secure-"
+    return "__Host-"
+
+
+def public_host(base_url: str) -> str:
+    """The Host a request to PUBLIC_BASE_URL carries ("" when unset): lower case, default port left out."""
+    if not base_url:
+        return ""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{config_key('PUBLIC_BASE_URL')} is invalid: expected https://host[:port], got {base_url!r}")
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
 def as_text(value: Any) -> str:

@@ -84,7 +84,7 @@ def sign_in(client: FlaskClient, **claims: Any) -> GoogleIdentity:
     app = client.application
     interface = _interface(app)
     everything = {**DEFAULT_CLAIMS, **claims}
-    cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME") or "session")
+    cookie = client.get_cookie(app.extensions["google_signin_settings"]["cookie_name"])
     headers = {"Cookie": f"{cookie.key}={cookie.value}"} if cookie else {}
     with app.test_request_context(headers={**headers, "User-Agent": "flask_google_signin.testing"}):
         who = signin.sign_in(everything, dict(everything), None)

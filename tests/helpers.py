@@ -181,13 +181,15 @@ def base_config(tmp_path: Path, **overrides) -> dict:
 class AuthActions:
     """Drive a sign-in through the test client against FakeGoogle."""
 
-    def __init__(self, client, google: FakeGoogle, prefix: str = "") -> None:
+    def __init__(self, client, google: FakeGoogle, prefix: str = "", base_url: str | None = None) -> None:
         self.client = client
         self.google = google
         self.prefix = prefix  # where the host mounted the sign-in (GoogleSignIn's url_prefix)
+        self.where = {"base_url": base_url} if base_url else {}  # the site's address, when not localhost
 
     def start(self, next: str | None = None) -> dict:
-        response = self.client.get(f"{self.prefix}/login", query_string={"next": next} if next else None)
+        response = self.client.get(f"{self.prefix}/login", query_string={"next": next} if next else None,
+                                   **self.where)
         assert response.status_code == 302, response.data
         params = {k: v[0] for k, v in parse_qs(urlsplit(response.location).query).items()}
         self.google.nonce = params.get("nonce")
@@ -199,7 +201,7 @@ class AuthActions:
         self.google.codes.add(code)
         query = {"code": code, "state": params["state"], **query}
         query = {k: v for k, v in query.items() if v is not None}
-        return self.client.get(f"{self.prefix}/callback", query_string=query)
+        return self.client.get(f"{self.prefix}/callback", query_string=query, **self.where)
 
     def sign_in(self, next: str | None = None):
         return self.callback(self.start(next))

@@ -67,7 +67,12 @@ class SealedSession(ServerSideSession):
 
 
 class CookiePolicy:
-    """The attributes of every cookie the extension sets: HttpOnly, SameSite=Lax, Secure as configured."""
+    """The attributes of every cookie the extension sets: HttpOnly, SameSite=Lax, Secure as configured,
+    and its name, the host's SESSION_COOKIE_NAME behind `__Host-` (or `__Secure-`) when Secure."""
+
+    def get_cookie_name(self, app: Flask) -> str:
+        name: str = app.extensions["google_signin_settings"]["cookie_name"]
+        return name
 
     def get_cookie_httponly(self, app: Flask) -> bool:
         return True
@@ -138,17 +143,20 @@ class SealedSessions(CookiePolicy, ServerSideSessionInterface):
         cookie = request.cookies.get(self.get_cookie_name(app), "")
         if not COOKIE_VALUE.fullmatch(cookie):  # a visitor: Flask's signed cookie, or none
             return self.visitors.open_visitor(app, request)
+        # Flask-Session's open_session would read the cookie under SESSION_COOKIE_NAME, not under
+        # get_cookie_name (which its save_session uses): the record is looked up here, as it does.
         try:
-            sess: SealedSession = super().open_session(app, request)
+            data = self._retrieve_session_data(self.key_prefix + cookie)
         except self.vault.store_errors as exc:
             log.warning("session store unavailable: %s", type(exc).__name__)
             sess = self.fresh()
             sess.unavailable = True  # the request then gets the 503 page
             return sess
-        if sess.sid != cookie:  # the record is gone (ended, expired): a visitor now, and the stale cookie goes
+        if data is None:  # the record is gone (ended, expired): a visitor now, and the stale cookie goes
             visitor = self.fresh()
             visitor.modified = True
             return visitor
+        sess = SealedSession(data, sid=cookie)
         sess.server_side = sess.stored = True
         return sess
 

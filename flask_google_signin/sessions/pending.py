@@ -24,12 +24,12 @@ MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest drop
 
 def pending_cookie(state: str) -> str:
     """One cookie per pending sign-in, named after its state: parallel sign-ins do not collide."""
-    return f"{settings()['SESSION_COOKIE_NAME']}_signin_{state[:12]}"
+    return f"{settings()['cookie_name']}_signin_{state[:12]}"
 
 
 def _pending_cookies() -> list[tuple[int, str, str]]:
     """This browser's pending sign-ins as (issued, cookie name, secret), oldest first."""
-    prefix = f"{settings()['SESSION_COOKIE_NAME']}_signin_"
+    prefix = f"{settings()['cookie_name']}_signin_"
     found: list[tuple[int, str, str]] = []
     for name, value in request.cookies.items():
         issued, _, secret = value.partition(".")

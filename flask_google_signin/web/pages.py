@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
 
 from ..errors import CODE_TITLES, RATE_LIMITED, STORE_UNAVAILABLE, TITLES, RateLimited, SignInError, StoreUnavailable
+from ..settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,15 @@ def retry_next() -> str:
     """Where "Try again" should land after signing in: the pending sign-in's `next` (set by the
     callback), else this request's `next`, checked like /login checks it (a local path only)."""
     return safe_next(g.get("signin_next") or request.args.get("next"))
+
+
+def refuse_other_hosts() -> None:
+    """With PUBLIC_BASE_URL set, the extension's routes answer only for its host: a forged Host
+    header gets 400 before any redirect (with its redirect URI) is built. The host's own routes
+    are the host's to guard (Flask's TRUSTED_HOSTS)."""
+    expected = settings()["public_host"]
+    if expected and request.host.lower() != expected:
+        abort(400, "This address does not serve sign-in.")
 
 
 def error_page(status: int, message: str, *, retry: bool = False, title: str | None = None) -> tuple[str, int]:

@@ -34,9 +34,11 @@ from ..sessions.interface import session_interface
 from ..settings import settings
 from ..store import digest, namespace
 from .csrf import exempt_from_flask_wtf
+from .pages import refuse_other_hosts
 
 bp = Blueprint("google_signin_risc", __name__)
 exempt_from_flask_wtf(bp)
+bp.before_request(refuse_other_hosts)
 log = logging.getLogger(__name__)
 
 

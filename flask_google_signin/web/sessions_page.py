@@ -16,10 +16,12 @@ from ..errors import SIGNED_OUT_EVERYWHERE
 from ..sessions.identity import GoogleIdentity, identity, set_identity
 from ..sessions.interface import current_id, end_session
 from .csrf import exempt_from_flask_wtf, valid_csrf
+from .pages import refuse_other_hosts
 
 log = logging.getLogger(__name__)
 bp = Blueprint("google_signin_sessions", __name__, template_folder="templates")
 exempt_from_flask_wtf(bp)
+bp.before_request(refuse_other_hosts)
 
 
 @bp.app_template_filter("google_signin_time")

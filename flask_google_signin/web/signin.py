@@ -27,7 +27,7 @@ from ..settings import settings
 from ..signals import signed_in
 from .csrf import exempt_from_flask_wtf, valid_csrf
 from .guard import hooks
-from .pages import safe_next
+from .pages import refuse_other_hosts, safe_next
 
 bp = Blueprint("google_signin", __name__, template_folder="templates")
 # What a session holds for the sign-in; anything else in it is the host's, and a visitor's is kept
@@ -35,6 +35,7 @@ bp = Blueprint("google_signin", __name__, template_folder="templates")
 # planted) must not protect the signed-in session.
 SIGN_IN_KEYS = frozenset(SessionRecord.__annotations__) - {"_flashes"}
 exempt_from_flask_wtf(bp)
+bp.before_request(refuse_other_hosts)
 log = logging.getLogger(__name__)
 
 PROVIDER_ERRORS = {"access_denied": "access_denied", "temporarily_unavailable": "provider_busy",

@@ -342,16 +342,20 @@ def test_trusted_proxies_from_the_environment(tmp_path, google):
     assert redirect_uri_of(response) == "https://evil.example/callback"  # one hop of ours set them
 
 
-def test_public_base_url_pins_the_redirect_uri(make_app, google):
+def test_public_base_url_pins_the_redirect_uri_and_refuses_other_hosts(make_app, google):
     app = make_app(PUBLIC_BASE_URL="https://signin.example.org/", TRUSTED_PROXIES=1)
+    response = app.test_client().get("/login", headers={"Host": "signin.example.org"})
+    assert redirect_uri_of(response) == "https://signin.example.org/callback"
     for headers in ({}, FORWARDED, {"Host": "evil.example"}):
         response = app.test_client().get("/login", headers=headers)
-        assert redirect_uri_of(response) == "https://signin.example.org/callback"
+        assert response.status_code == 400 and not response.location  # no redirect was built
+    assert app.test_client().get("/healthz", headers={"Host": "evil.example"}).status_code == 200
+    assert app.test_client().get("/", headers={"Host": "evil.example"}).status_code == 200  # the app's own
 
 
 def test_the_token_request_uses_the_same_pinned_redirect_uri(make_app, google):
     app = make_app(PUBLIC_BASE_URL="https://signin.example.org")
-    actions = AuthActions(app.test_client(), google)
+    actions = AuthActions(app.test_client(), google, base_url="https://signin.example.org")
     params = actions.start()
     actions.client.environ_base["HTTP_HOST"] = "evil.example"
     assert actions.callback(params).status_code == 302
@@ -529,3 +533,17 @@ def test_odd_digits_in_a_pending_sign_in_cookie_are_no_5xx(app, client, google, 
     """'²'.isdigit() is true and int('²') fails: a raw client's cookie must still get a page, not a 502."""
     client.set_cookie("session_signin_abcdefabcdef", f"{issued}.secret")
     assert client.get("/login").status_code == 302
+
+
+def test_trusted_hosts_from_the_environment_refuse_other_hosts(make_app, google):
+    app = make_app(TRUSTED_HOSTS="signin.example.org, localhost")
+    assert app.config["TRUSTED_HOSTS"] == ["signin.example.org", "localhost"]
+    assert app.test_client().get("/", headers={"Host": "evil.example"}).status_code == 400
+    assert app.test_client().get("/").status_code == 200
+
+
+def test_hsts_include_subdomains_is_off_unless_set(make_app):
+    plain = make_app().test_client().get("/", base_url="https://localhost")
+    assert plain.headers["Strict-Transport-Security"] == "max-age=63072000"
+    wide = make_app(HSTS_INCLUDE_SUBDOMAINS="true").test_client().get("/", base_url="https://localhost")
+    assert wide.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 
 from ..helpers import ROOT, docker_cmd, free_port, require, screenshot, server_env, wait_http
 
@@ -138,6 +139,19 @@ def test_healthcheck_passes_against_a_running_app(final, app_server):
     env = {**os.environ, "PORT": str(app_server.port)}
     result = subprocess.run(healthcheck_argv(final), env=env, capture_output=True, text=True, timeout=10)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_healthcheck_passes_with_a_pinned_public_url_and_trusted_hosts(final, gunicorn_factory):
+    """docs/deployment.md's TRUSTED_HOSTS includes the probe's host, 127.0.0.1: the HEALTHCHECK still passes."""
+    server = gunicorn_factory(GOOGLE_CLIENT_ID="docker-client", GOOGLE_CLIENT_SECRET="secret",
+                              PUBLIC_BASE_URL="https://signin.example.com",
+                              TRUSTED_HOSTS="signin.example.com,127.0.0.1,localhost")
+    env = {**os.environ, "PORT": str(server.port)}
+    result = subprocess.run(healthcheck_argv(final), env=env, capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr
+    refused = requests.get(f"http://127.0.0.1:{server.port}/login", headers={"Host": "evil.example"}, timeout=5)
+    assert refused.status_code == 400
 
 
 def test_healthcheck_fails_against_a_dead_port(final):

@@ -39,6 +39,7 @@ def make_host(tmp_path, *, csrf: str | None = None, before: bool = True, url_pre
     """A small host app of its own: a home page, a JSON API, a cart; optionally Flask-WTF's CSRFProtect,
     created `before` or after GoogleSignIn, blanket or per view (csrf="per-view")."""
     app = Flask("host", root_path=str(tmp_path))
+    config.setdefault("GOOGLE_SIGNIN_COOKIE_SECURE", False)  # the test client speaks plain http
     app.config.update(SECRET_KEY="host-secret", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
                       GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"), **config)
     if csrf == "per-view":
@@ -178,7 +179,7 @@ def test_cookies_are_secure_outside_debug_and_testing_whatever_flask_says(tmp_pa
     done = client.get("/callback", query_string={"code": "4/good-code", "state": params["state"]},
                       base_url="https://localhost")
     assert done.status_code == 302, done.data
-    session_cookie = [c for c in done.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    session_cookie = [c for c in done.headers.getlist("Set-Cookie") if c.startswith("__Host-session=")]
     assert session_cookie and "Secure" in session_cookie[0] and "HttpOnly" in session_cookie[0]
     assert "SameSite=Lax" in session_cookie[0]
     del auth
@@ -566,7 +567,7 @@ def test_a_hosts_before_request_that_runs_first_already_sees_the_user(tmp_path, 
     """Flask-Login loads its user when first asked; so does current_user, whatever the order of set-up."""
     app = Flask("host", root_path=str(tmp_path))
     app.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
-                      GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"))
+                      GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"), GOOGLE_SIGNIN_COOKIE_SECURE=False)
     seen: list = []
     app.before_request(lambda: seen.append((current_user.is_authenticated, google_identity())) and None)
     app.add_url_rule("/", "home", lambda: "home")
@@ -620,3 +621,81 @@ def test_a_visitors_flask_wtf_token_does_not_protect_the_signed_in_session(tmp_p
     assert auth.sign_in().status_code == 302
     assert auth.client.post("/logout", data={"csrf_token": before}).status_code == 400
     assert is_signed_in(auth.client)
+
+
+# --------------------------------------------------------------------------- cookie prefixes
+
+
+def secure_host(tmp_path, **config) -> Flask:
+    """A host outside testing, so its cookies are Secure (and prefixed); app.testing only after init_app."""
+    app = Flask("host", root_path=str(tmp_path))
+    app.config.update(SECRET_KEY="s", GOOGLE_CLIENT_ID=CLIENT_ID, GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
+                      GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(tmp_path / "sessions"), **config)
+    app.add_url_rule("/", "home", lambda: render_template_string(PAGE))
+    GoogleSignIn(app)
+    app.testing = True
+    return app
+
+
+def https_sign_in(app, google):
+    client = app.test_client()
+    start = client.get("/login", base_url="https://localhost")
+    params = {k: v[0] for k, v in parse_qs(urlsplit(start.location).query).items()}
+    google.nonce, google.code_challenge = params["nonce"], params["code_challenge"]
+    google.codes.add("4/good-code")
+    done = client.get("/callback", query_string={"code": "4/good-code", "state": params["state"]},
+                      base_url="https://localhost")
+    return client, start, done
+
+
+def cookie_names(response) -> list[str]:
+    return [header.partition("=")[0] for header in response.headers.getlist("Set-Cookie")]
+
+
+def test_secure_cookies_are_host_prefixed_and_an_unprefixed_planted_one_is_ignored(tmp_path, google):
+    app = secure_host(tmp_path)
+    client, start, done = https_sign_in(app, google)
+    assert [name for name in cookie_names(start)] and all(n.startswith("__Host-session_signin_")
+                                                          for n in cookie_names(start))
+    assert "__Host-session" in cookie_names(done) and done.status_code == 302
+    value = client.get_cookie("__Host-session").value
+    assert client.get("/", base_url="https://localhost").get_data(as_text=True).startswith("ada@example.com")
+    sibling = app.test_client()  # a sibling subdomain planted the very session under the old name
+    sibling.set_cookie("session", value)
+    assert sibling.get("/", base_url="https://localhost").get_data(as_text=True) == "visitor"
+
+
+def test_a_cookie_domain_makes_them_secure_prefixed_with_one_warning(tmp_path, google, caplog):
+    with caplog.at_level("WARNING", logger="flask_google_signin.extension"):
+        app = secure_host(tmp_path, SESSION_COOKIE_DOMAIN="example.com")
+    assert testing.settings(app)["cookie_name"] == "__Secure-session"
+    assert caplog.text.count("are __Secure-, not __Host-") == 1
+    assert testing.settings(secure_host(tmp_path, GOOGLE_SIGNIN_COOKIE_SECURE=False))["cookie_name"] == "session"
+
+
+# --------------------------------------------------------------------------- the Host header
+
+
+def test_a_forged_host_is_refused_on_the_extensions_routes_when_the_public_url_is_pinned(tmp_path, google):
+    app = make_host(tmp_path, GOOGLE_SIGNIN_PUBLIC_BASE_URL="https://signin.example.com",
+                    GOOGLE_SIGNIN_SESSIONS_PAGE=True)
+    client = app.test_client()
+    for path in ("/login", "/callback?state=x&code=y", "/logout", "/sessions"):
+        assert client.get(path, headers={"Host": "evil.example"}).status_code == 400, path
+    forged = client.get("/login", headers={"Host": "evil.example"})
+    assert "evil.example" not in forged.get_data(as_text=True) and not forged.location
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 200  # the host's own route
+    right = client.get("/login", headers={"Host": "signin.example.com"})
+    assert right.status_code == 302
+    assert parse_qs(urlsplit(right.location).query)["redirect_uri"] == ["https://signin.example.com/callback"]
+
+
+def test_without_a_pinned_url_or_trusted_hosts_one_warning_says_so(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="flask_google_signin.extension"):
+        secure_host(tmp_path)
+    assert caplog.text.count("Neither GOOGLE_SIGNIN_PUBLIC_BASE_URL nor TRUSTED_HOSTS is set") == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="flask_google_signin.extension"):
+        secure_host(tmp_path, TRUSTED_HOSTS=["signin.example.com"])
+        secure_host(tmp_path, GOOGLE_SIGNIN_PUBLIC_BASE_URL="https://signin.example.com")
+    assert "Neither" not in caplog.text
