@@ -55,6 +55,8 @@ SIGNED_OUT = "You have been signed out."
 SIGNED_OUT_EVERYWHERE = ("You have been signed out on every device, and this site's access to your Google account "
                          "was revoked.")
 SESSION_EXPIRED = "Your session expired. Please sign in again."
+POLICY_CHANGED = ("This site no longer lets your account in, so you have been signed out. Ask its owner if you "
+                  "think this is a mistake.")
 SIGN_OUT_CROSS_SITE = "Sign-out must come from this site."
 SIGN_OUT_FORM_EXPIRED = "The sign-out form expired. Please sign out again."
 RATE_LIMITED = "Too many sign-in attempts came from your network address. Please wait {wait} seconds, then try again."

@@ -91,7 +91,7 @@ def enable() -> None:
 
 # The fixed label values; those listed here are exported at 0 from the start, so rate() sees them.
 REFRESH_OUTCOMES = ("success", "refused", "failed")
-SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event", "user_loader")
+SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event", "user_loader", "policy")
 STORE_OPERATIONS = ("get", "put", "delete", "index", "pending", "limit", "ping")
 
 

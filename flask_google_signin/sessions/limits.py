@@ -19,6 +19,7 @@ The counts live in the session store, beside what they protect:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import limits
@@ -55,7 +56,21 @@ def init_limits(app: Flask) -> None:
 def windows(name: str) -> list[Window]:
     """The counters of limit `name` ("login" or "risc") for this request's client address."""
     limit: RateLimit = current_app.extensions["google_signin_limits"][name]
-    return limit.windows(request.remote_addr or "unknown")
+    return limit.windows(client_network(request.remote_addr or "unknown"))
+
+
+def client_network(address: str) -> str:
+    """Who a limit counts: an IPv4 client by its address; an IPv6 client by its /64, the network one
+    subscriber is given (a client that may take any of 2^64 addresses is still one client)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def refuse(wait: int) -> RateLimited:

@@ -42,6 +42,7 @@ class SessionRecord(TypedDict, total=False):
     userinfo: dict[str, Any]  # the provider's userinfo response, as sent
     token: Token
     signed_in_at: int  # Unix time; the absolute lifetime counts from here
+    policy: str  # the allow-lists the session was admitted under (accounts/policy.py fingerprint)
     last_seen: int  # Unix time, written at most once a minute; the idle lifetime counts from here
     google_access_ended: str  # why the tokens were dropped (the refused refresh's error code, "disconnected")
     declined_scopes: list[str]  # asked for by the last connect_scopes and not granted (granular consent)

@@ -15,7 +15,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
 from ..accounts import index as accounts
-from ..errors import SESSION_EXPIRED, SIGNED_OUT, StoreUnavailable
+from ..accounts.policy import check_access, fingerprint
+from ..errors import POLICY_CHANGED, SESSION_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
 from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, identity, is_loaded, set_identity
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
 
@@ -73,6 +74,15 @@ def load_identity() -> None:
         end_this_session(GoogleIdentity(user, record.get("userinfo")), why, SESSION_EXPIRED)
         return
     found = GoogleIdentity(user, record.get("userinfo"))
+    if record.get("policy") != fingerprint():  # admitted under other allow-lists: checked again
+        try:
+            check_access(user)
+        except SignInError as exc:
+            log.info("session ended: the allow-lists no longer admit the user",
+                     extra={"event": "session_ended", "reason": f"policy: {exc.reason}", "sub": found.sub})
+            end_this_session(found, "policy", POLICY_CHANGED)
+            return
+        record["policy"] = fingerprint()
     set_identity(found)
     if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:  # the idle clock, written at most once a minute
         record["last_seen"] = int(now)

@@ -18,6 +18,7 @@ from .. import metrics
 from ..accounts import index as accounts
 from ..accounts.devices import describe_browser
 from ..accounts.google_api import revoke_at_google
+from ..accounts.policy import check_access, fingerprint
 from ..errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
 from ..oidc.client import google, keep_token, provider_errors
 from ..sessions.identity import GoogleIdentity, identity, set_identity
@@ -134,26 +135,6 @@ def provider_error(error: str, description: str | None, trusted: bool) -> SignIn
     return SignInError(kind, f"provider error {code}", provider_code=code, said=(description or "") if trusted else "")
 
 
-def check_access(claims: Mapping[str, Any]) -> None:
-    """ALLOWED_DOMAINS against the ID token's hd claim; ALLOWED_EMAILS only for verified emails."""
-    domains = settings()["ALLOWED_DOMAINS"]
-    emails = settings()["ALLOWED_EMAILS"]
-    if not domains and not emails:
-        return
-    hd = str(claims.get("hd") or "").lower()
-    email = str(claims.get("email") or "").lower()
-    verified = claims.get("email_verified") is True
-    if (hd and hd in domains) or (verified and email in emails):
-        return
-    if emails and email in emails and not verified:
-        reason = "email not verified"
-    elif domains and not hd:
-        reason = "not a Workspace account (no hd claim)"
-    else:
-        reason = "account not on the allow-list"
-    raise SignInError("not_allowed", reason)
-
-
 def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[str, Any] | None) -> GoogleIdentity:
     """A new server-side session under a new id (no fixation), holding what the pages need, and
     what the host kept in the visitor's session; stored before it returns. The host's user_loader
@@ -176,7 +157,8 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
             who.signing_in = False
     kept = {key: value for key, value in session.items() if key not in SIGN_IN_KEYS and key != "csrf_token"}
     session.clear()
-    record: SessionRecord = {"user": user, "userinfo": userinfo, "signed_in_at": now, "last_seen": now}
+    record: SessionRecord = {"user": user, "userinfo": userinfo, "signed_in_at": now, "last_seen": now,
+                             "policy": fingerprint()}
     if token is not None:
         record["token"] = keep_token(token)
     record["browser"] = describe_browser(request.headers.get("User-Agent", ""))

@@ -44,8 +44,9 @@ def stranger(app, address: str):
 
 
 def unique_address() -> str:
-    """A documentation IPv6 address of its own, so counts left in the shared Redis never collide."""
-    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    """A documentation IPv6 address in a /64 of its own (limits count IPv6 clients by their /64), so
+    counts left in the shared Redis never collide."""
+    return f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"
 
 
 # --------------------------------------------------------------------------- one process, memory
@@ -67,6 +68,18 @@ def test_the_21st_login_in_a_minute_is_refused_and_writes_nothing(tmp_path, goog
     assert "<h1>Too many sign-in attempts</h1>" in page and "Error 429" in page  # the app's error page
     assert 'href="/login"' not in page.split("<main", 1)[1]  # no "Try again" that would fail again
     assert stored_files(tmp_path / "sessions") == before
+
+
+def test_an_ipv6_client_counts_by_its_64_and_ipv4_by_its_address(tmp_path, google):
+    """200 /login from 200 addresses of one IPv6 /64: one client, limited after 20; another /64 and
+    an IPv4 address next door still sign in."""
+    app = default_limit_app(tmp_path)
+    statuses = [stranger(app, f"2001:db8:5:6::{i:x}").get("/login").status_code for i in range(200)]
+    assert statuses[:20] == [302] * 20 and set(statuses[20:]) == {429}
+    assert stranger(app, "2001:db8:5:7::1").get("/login").status_code == 302
+    v4 = [stranger(app, f"198.51.100.{i}").get("/login").status_code for i in range(30, 60)]
+    assert v4 == [302] * 30  # 30 IPv4 addresses are 30 clients
+    assert stranger(app, "::ffff:198.51.100.30").get("/login").status_code == 302  # the same as 198.51.100.30
 
 
 def test_other_addresses_sign_in_while_one_is_limited(tmp_path, google):

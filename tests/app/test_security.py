@@ -547,3 +547,30 @@ def test_hsts_include_subdomains_is_off_unless_set(make_app):
     assert plain.headers["Strict-Transport-Security"] == "max-age=63072000"
     wide = make_app(HSTS_INCLUDE_SUBDOMAINS="true").test_client().get("/", base_url="https://localhost")
     assert wide.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+
+
+def test_an_allow_list_tightened_between_two_requests_ends_the_session(make_app, google, tmp_path):
+    """A redeploy (or a second deployment on the same store, client id and secret key) that no
+    longer admits the user ends the session on its next request, says why, and sends signed_out."""
+    from flask_google_signin import signed_out
+
+    before = make_app(ALLOWED_DOMAINS="example.com")
+    google.id_claims = {"hd": "example.com"}
+    auth = AuthActions(before.test_client(), google)
+    assert auth.sign_in().status_code == 302 and signed_in(auth.client)
+    after = make_app(ALLOWED_DOMAINS="other.example")  # the same store folder, client id and secret key
+    client = after.test_client()
+    client.set_cookie("session", auth.client.get_cookie("session").value)
+    found: list = []
+    with signed_out.connected_to(lambda sender, **kw: found.append(kw["reason"]), after):
+        response = client.get("/profile")
+    assert response.status_code == 302 and found == ["policy"]
+    assert "no longer lets your account in" in client.get("/").get_data(as_text=True)
+    assert not signed_in(client)
+    widened = make_app(ALLOWED_DOMAINS="example.com,other.example")  # still admitted: the session goes on
+    again = AuthActions(widened.test_client(), google)
+    again.sign_in()
+    still = make_app(ALLOWED_DOMAINS="example.com")
+    kept = still.test_client()
+    kept.set_cookie("session", again.client.get_cookie("session").value)
+    assert kept.get("/profile").status_code == 200
