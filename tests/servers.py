@@ -8,13 +8,16 @@ Everything binds or talks to 127.0.0.1 only.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 import requests
 
 from flask_google_signin.store import Sealer, namespace
 
-from .helpers import E2E_SECRET_KEY
+from .helpers import E2E_SECRET_KEY, ROOT, free_port, wait_http
 
 TIMEOUT = 15  # per HTTP call made by a test; every server under test answers well within it
 
@@ -86,3 +89,33 @@ def redis_pair(gunicorn_factory, redis_server, provider, name: str) -> tuple:
                GOOGLE_CLIENT_SECRET=f"{name}-secret", GOOGLE_SERVER_METADATA_URL=provider.metadata_url,
                GOOGLE_OFFLINE_ACCESS="true")
     return gunicorn_factory(**env), gunicorn_factory(**env)
+
+
+class ExampleServer:
+    """An example app served by gunicorn from examples/ (`target`: `existing_app:app`,
+    `flaskr:create_app()`), two workers on 127.0.0.1, as the examples' docstrings say."""
+
+    def __init__(self, target: str, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        # --no-control-socket: gunicorn's default control socket is one path per user (~/.gunicorn/), which
+        # servers running side by side would share.
+        argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
+                "--no-control-socket", target]
+        # PYTHONPATH: the extension of this checkout, whatever else the venv may hold.
+        env = {**env, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(argv, cwd=ROOT / "examples", env=env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        try:
+            wait_http(self.url + "/", self.process)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"the example did not start:\n{log_path.read_text()}") from None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+        self.log.close()

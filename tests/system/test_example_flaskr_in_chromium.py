@@ -7,41 +7,12 @@ by the verified email), a post each way, and the sign-out button.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from ..extension.test_example_flaskr import ENV_PREFIX, FLASKR, flaskr_env
-from ..helpers import ROOT, free_port, screenshot, server_env, wait_http
-
-
-class FlaskrServer:
-    """`gunicorn "flaskr:create_app()"` run from examples/, as the package's docstring says."""
-
-    def __init__(self, env: dict[str, str], log_path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        # --no-control-socket: gunicorn's default control socket is one path per user (~/.gunicorn/), which
-        # servers running side by side would share (gunicorn.conf.py turns it off for the same reason).
-        argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-                "--no-control-socket", "flaskr:create_app()"]
-        # PYTHONPATH: the extension of this checkout, whatever else the venv may hold.
-        env = {**env, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(argv, cwd=FLASKR.parent, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            wait_http(self.url + "/", self.process)
-        except RuntimeError:
-            self.stop()
-            raise RuntimeError(f"the example did not start:\n{log_path.read_text()}") from None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
-        self.log.close()
+from ..extension.test_example_flaskr import ENV_PREFIX, flaskr_env
+from ..helpers import screenshot, server_env
+from ..servers import ExampleServer
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +24,7 @@ def flaskr_server(local_provider, tmp_path_factory):
                           GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(directory / "sessions"),
                           GOOGLE_SIGNIN_COOKIE_SECURE="false", GOOGLE_SIGNIN_LOGIN_RATE_LIMIT="1000/second",
                           DATABASE=str(directory / "flaskr.sqlite")))
-    server = FlaskrServer(env, directory / "gunicorn.log")
+    server = ExampleServer("flaskr:create_app()", env, directory / "gunicorn.log")
     yield server
     server.stop()
 

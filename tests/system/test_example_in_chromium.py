@@ -6,41 +6,14 @@ signs in for real in Chromium against the local provider: members page, provider
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from ..extension.test_example import EXAMPLE, EXAMPLE_ENV_PREFIX, example_env
-from ..helpers import ROOT, free_port, screenshot, server_env, wait_http
+from ..extension.test_example import EXAMPLE_ENV_PREFIX, example_env
+from ..helpers import screenshot, server_env
+from ..servers import ExampleServer
 
 # --------------------------------------------------------------------------- gunicorn + Chromium
-
-
-class ExampleServer:
-    """`gunicorn existing_app:app` run from examples/, as the file's docstring says."""
-
-    def __init__(self, env: dict[str, str], log_path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-                "existing_app:app"]
-        # PYTHONPATH: the extension of this checkout, whatever else the venv may hold.
-        env = {**env, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(argv, cwd=EXAMPLE.parent, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            wait_http(self.url + "/", self.process)
-        except RuntimeError:
-            self.stop()
-            raise RuntimeError(f"the example did not start:\n{log_path.read_text()}") from None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +25,7 @@ def example_server(local_provider, tmp_path_factory):
                            GOOGLE_SERVER_METADATA_URL=local_provider.metadata_url,
                            GOOGLE_SIGNIN_SESSION_CACHELIB_DIR=str(directory / "sessions"),
                            GOOGLE_SIGNIN_COOKIE_SECURE="false", GOOGLE_SIGNIN_LOGIN_RATE_LIMIT="1000/second"))
-    server = ExampleServer(env, directory / "gunicorn.log")
+    server = ExampleServer("existing_app:app", env, directory / "gunicorn.log")
     yield server
     server.stop()
 
