@@ -150,8 +150,9 @@ def test_sign_out_from_profile_over_https(https_page, https_app_server):
     sign_in(page, base)
     page.goto(base + "/profile")
     assert page.get_by_role("heading", level=1).inner_text() == "Alice Example"
-    cookie = next(c for c in page.context.cookies() if c["name"] == "session")
-    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "__Host-session")  # Secure: host-prefixed
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/"
+    assert "domain" not in cookie or not cookie["domain"].startswith(".")  # a host-only cookie
 
     response = click_sign_out(page, header_sign_out(page))
     assert_status(response, 303)

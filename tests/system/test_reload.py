@@ -118,8 +118,11 @@ def test_hup_under_load_loses_no_request(gunicorn_factory, local_provider, tmp_p
     for since, until in ((started, reloaded), (reloaded, reloaded_again)):  # the load ran through each reload
         assert sum(since <= t <= until for t in answered) >= 20, (since, until, len(answered))
     assert len({*workers, *workers_1, *workers_2}) == 6
-    login = requests.get(server.url + "/login", allow_redirects=False, timeout=TIMEOUT)
+    login = requests.get(server.url + "/login", headers={"Host": "reloaded.example"}, allow_redirects=False,
+                         timeout=TIMEOUT)
     assert f"redirect_uri={quote('https://reloaded.example/callback', safe='')}" in login.headers["Location"]
+    other = requests.get(server.url + "/login", allow_redirects=False, timeout=TIMEOUT)
+    assert other.status_code == 400  # the pinned address is the one the sign-in answers for
 
 
 @pytest.mark.slow
