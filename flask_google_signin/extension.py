@@ -75,20 +75,7 @@ class GoogleSignIn:
 
     def init_app(self, app: Flask, *, url_prefix: str | None = None, add_context_processor: bool = True) -> None:
         settings = read_settings(app.config, instance_path=app.instance_path, debug_or_testing=app.debug or app.testing)
-        for old in MOVED_ALLOW_LISTS:
-            if old in app.config and config_key(old) not in app.config:
-                raise ConfigError(f"{old} is set, but the extension reads {config_key(old)}: rename it (or set "
-                                  f"{config_key(old)} too, if {old} is the app's own)")
-        if settings["COOKIE_SECURE"] is False and not (app.debug or app.testing):
-            log.warning("%s is off: the session cookie also travels over plain http. "
-                        "Leave it on wherever the site is served over https.", config_key("COOKIE_SECURE"))
-        if settings["cookie_name"].startswith("__Secure-"):
-            log.warning("SESSION_COOKIE_DOMAIN or SESSION_COOKIE_PATH is set: the cookies are __Secure-, not "
-                        "__Host-, and a sibling subdomain may set cookies the site reads")
-        if not settings["PUBLIC_BASE_URL"] and not app.config.get("TRUSTED_HOSTS") and not app.debug:
-            log.warning("Neither %s nor TRUSTED_HOSTS is set: the redirect URI is built from the request's Host "
-                        "header. Set %s (and TRUSTED_HOSTS) wherever the site has a public address.",
-                        config_key("PUBLIC_BASE_URL"), config_key("PUBLIC_BASE_URL"))
+        check_start(app, settings)
         blueprints = [signin.bp]
         if settings["SESSIONS_PAGE"]:
             blueprints.append(sessions_page.bp)
@@ -121,6 +108,24 @@ class GoogleSignIn:
         if add_context_processor:
             app.context_processor(template_context(app))
         app.extensions["google_signin"] = self
+
+
+def check_start(app: Flask, settings: dict[str, Any]) -> None:
+    """What stops the start, and the one warning each for what works but should not go live so."""
+    for old in MOVED_ALLOW_LISTS:
+        if old in app.config and config_key(old) not in app.config:
+            raise ConfigError(f"{old} is set, but the extension reads {config_key(old)}: rename it (or set "
+                              f"{config_key(old)} too, if {old} is the app's own)")
+    if settings["COOKIE_SECURE"] is False and not (app.debug or app.testing):
+        log.warning("%s is off: the session cookie also travels over plain http. "
+                    "Leave it on wherever the site is served over https.", config_key("COOKIE_SECURE"))
+    if settings["cookie_name"].startswith("__Secure-"):
+        log.warning("SESSION_COOKIE_DOMAIN or SESSION_COOKIE_PATH is set: the cookies are __Secure-, not "
+                    "__Host-, and a sibling subdomain may set cookies the site reads")
+    if not settings["PUBLIC_BASE_URL"] and not app.config.get("TRUSTED_HOSTS") and not app.debug:
+        log.warning("Neither %s nor TRUSTED_HOSTS is set: the redirect URI is built from the request's Host "
+                    "header. Set %s (and TRUSTED_HOSTS) wherever the site has a public address.",
+                    config_key("PUBLIC_BASE_URL"), config_key("PUBLIC_BASE_URL"))
 
 
 def refuse_taken_routes(app: Flask, blueprints: list[Blueprint], prefix: str | None) -> None:

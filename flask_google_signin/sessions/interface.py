@@ -6,20 +6,22 @@ the browser can read it (a 4 KB limit). At sign-in it moves into a sealed server
 the cookie becomes `id.secret`: the id names the record in the store, the secret opens it
 (store/vault.py).
 
-Server-side sessions are Flask-Session's base interface (opening, saving, the cookie,
-`Vary: Cookie`), given:
+Server-side sessions are Flask-Session's base interface (saving, the cookie, `Vary: Cookie`), given:
 - its backend hooks (`_generate_sid`, `_retrieve_session_data`, `_upsert_session`, `_delete_session`)
   over the vault, with conditional writes: a session that was ended (sign-out, expiry, ended
   elsewhere) is never written back by a request that loaded it earlier, and that request sets no
   cookie;
-- small overrides: `open_session` (visitors to Flask's signed cookies; a store that does not
-  answer gives a session marked unavailable, which becomes a 503 page; static files and the host's
-  session-exempt views never touch the store), `save_session` (a refused write sets no cookie; a
-  store failure is StoreUnavailable), `regenerate` (the old record is deleted even when the session
-  was just cleared, which Flask-Session's skips), and the cookie's attributes.
+- small overrides: `open_session` (visitors to Flask's signed cookies; the record looked up under
+  the cookie's prefixed name, which Flask-Session's own open_session would not read; a store that
+  does not answer gives a session marked unavailable, which becomes a 503 page; static files and
+  the host's session-exempt views never touch the store), `save_session` (a refused write sets no
+  cookie; a store failure is StoreUnavailable), `regenerate` (the old record is deleted even when
+  the session was just cleared, which Flask-Session's skips), and the cookie's attributes.
 
 The session cookie is HttpOnly and `SameSite=Lax` (Strict would drop it on the provider's redirect
-back), and Secure as GOOGLE_SIGNIN_COOKIE_SECURE says; its name, domain and path are the host's.
+back), and Secure as GOOGLE_SIGNIN_COOKIE_SECURE says; when Secure, it is named `__Host-` plus the
+host's SESSION_COOKIE_NAME (`__Secure-` with a cookie domain or path), so that a sibling subdomain
+can neither set nor shadow it; its domain and path are the host's.
 A signed-in record outlives its session by GOOGLE_SIGNIN_EXPIRED_GRACE, so that a request soon
 after the end can be told the session expired.
 """
@@ -105,7 +107,7 @@ class SealedSessions(CookiePolicy, ServerSideSessionInterface):
         self.exempt_views: list[Callable[..., Any]] = []  # GoogleSignIn.session_exempt
         self._exempt_paths: frozenset[str] | None = None  # their paths, found at the first request
 
-    # -- Flask-Session's backend hooks (the contract tests pin how Flask-Session calls them)
+    # -- Flask-Session's backend hooks (the contract tests pin how its save_session calls them)
 
     def _generate_sid(self, session_id_length: int) -> str:
         return f"{new_secret()}.{new_secret()}"
