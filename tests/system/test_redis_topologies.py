@@ -195,7 +195,7 @@ class Visitor(AuthActions):
 
     def __init__(self, app, google, user: str) -> None:
         client = app.test_client()
-        client.environ_base["REMOTE_ADDR"] = f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+        client.environ_base["REMOTE_ADDR"] = f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"  # its own /64
         super().__init__(client, google)
         self.user = user
         self.email = f"{user}@example.com"
