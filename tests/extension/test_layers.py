@@ -5,6 +5,7 @@ uses only the package's top-level names)."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def imported(module: str, path: Path, node: ast.Import | ast.ImportFrom, known: 
     return submodules | ({base} if base in known and attributes else set())
 
 
+@functools.cache
 def import_graph() -> tuple[dict[str, set[str]], list[str]]:
     """Module-level imports between the package's modules, and every import made inside a function."""
     known = set(modules())
@@ -159,6 +161,7 @@ def extension_routes() -> set[str]:
     return {rule.rule.split("<")[0].rstrip("/") or "/" for rule in app.url_map.iter_rules()}
 
 
+@functools.cache
 def package_strings() -> list[tuple[str, str]]:
     """Every string literal in the package (docstrings included), with where it is."""
     found = []
