@@ -102,6 +102,8 @@ def summarize(times: dict[str, list[float]], stores: list[str]) -> dict:
                       "paired_ratios": [round(r, 3) for r in paired_ratio],
                       "paired_us_above_bare": [round(a, 1) for a in paired_above],
                       "paired_ratio_median": statistics.median(paired_ratio),
+                      "best_ratio": min(times[store]) / min(times["flask_login"]),
+                      "best_us_above_bare": min(times[store]) - min(times["bare"]),
                       "paired_us_above_bare_median": statistics.median(paired_above),
                       "ratio_met": ratio <= max_ratio, "above_met": above <= max_above}
     return out
@@ -128,16 +130,18 @@ def table(title: str, result: dict, stores: list[str], extra: dict[str, list[flo
             line = line[:-1] + f"+ redis-server {statistics.median(extra[name]):.0f} µs |"
         rows.append(line)
     rows += ["", "| store | host ÷ Flask-Login, of the medians (target) | paired in each sample: median (IQR, range) "
-             "| µs above bare, of the medians (target) | paired in each sample | Flask-Login above bare |",
-             "|---|---:|---|---:|---|---:|"]
+             "| of the best samples | µs above bare, of the medians (target) | paired in each sample "
+             "| of the best samples | Flask-Login above bare |",
+             "|---|---:|---|---:|---:|---|---:|---:|"]
     for store in stores:
         r = result[store]
         max_ratio, max_above = TARGETS[store]
         rows.append(
             f"| {store} | **{r['ratio_to_flask_login']:.2f}** (≤ {max_ratio:.1f}, {verdict(r['ratio_met'])}) "
-            f"| {spread(r['paired_ratios'], '{:.2f}')} "
+            f"| {spread(r['paired_ratios'], '{:.2f}')} | {r['best_ratio']:.2f} "
             f"| **{r['us_above_bare']:.0f}** (≤ {max_above:.0f}, {verdict(r['above_met'])}) "
-            f"| {spread(r['paired_us_above_bare'], '{:.0f}')} | {med['flask_login'] - med['bare']:.0f} |")
+            f"| {spread(r['paired_us_above_bare'], '{:.0f}')} | {r['best_us_above_bare']:.0f} "
+            f"| {med['flask_login'] - med['bare']:.0f} |")
     return "\n".join(rows)
 
 
@@ -617,6 +621,9 @@ def main() -> int:
     out = RESULTS / f"hosts-{stamp}.json"
     out.write_text(json.dumps({"machine": info, "args": vars(args), "elapsed_s": round(elapsed),
                                "results": results}, indent=2))
+    print(f"\nload average before {' '.join(f'{x:.2f}' for x in info['load_average_before'])}, after "
+          f"{' '.join(f'{x:.2f}' for x in info['load_average_after'])} (2 CPUs: above ~0.5 the figures carry "
+          "other work's noise)")
     print(f"\nwritten: {out.relative_to(ROOT)}   (gunicorn logs in {workdir}; {elapsed:.0f} s)")
     return 0
 
