@@ -30,11 +30,15 @@ Every response is checked: 200, the user's name and email, a non-empty token, no
     python bench/host_run.py [--parts inprocess,gunicorn] [--stores files,redis]
                              [--blocks 24] [--block-requests 500] [--rounds 10] [--requests 1500]
                              [--connections 4] [--profile 2000]
+    python bench/host_run.py --pool bench/results/hosts-A.json bench/results/hosts-B.json ...
 
 --profile N: also where the time goes, in one process: cProfile over N requests of Flask-Login's host
 and each extension host (the top functions and the cumulative time of the known parts; the full
 listings go to bench/results/hosts-profile-<host>-<time>.txt), then the same parts timed in place
 without a profiler (InPlace), for every host. `make bench` runs it with --profile 2000.
+
+--pool: no measurement; the samples of earlier runs' JSON files as one set (each run's samples stay
+paired with the same run's), for figures that no single run on a busy machine can give.
 """
 
 from __future__ import annotations
@@ -554,6 +558,24 @@ def profile(stores: list[str], n: int, stamp: str) -> dict:
 # --------------------------------------------------------------------------- the run
 
 
+def pool(paths: list[str]) -> int:
+    """The samples of several runs as one: each run's blocks or rounds stay paired within that run."""
+    runs = [json.loads(Path(path).read_text()) for path in paths]
+    for part, title in (("inprocess", "In one process"), ("gunicorn", "Under gunicorn")):
+        found = [run["results"][part] for run in runs if part in run["results"]]
+        if not found:
+            continue
+        stores = [store for store in TARGETS if all(store in result for result in found)]
+        times: dict[str, list[float]] = {}
+        for result in found:
+            for name, samples in result["samples_us"].items():
+                times.setdefault(name, []).extend(samples)
+        loads = ", ".join(f"{run['machine']['load_average_before'][0]:.1f}" for run in runs)
+        print("\n" + table(f"{title}, {len(found)} runs pooled (load average at their starts: {loads}):",
+                           summarize(times, stores), stores))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="inprocess,gunicorn", help="inprocess, gunicorn or both (default)")
@@ -564,7 +586,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1500, help="requests per gunicorn sample (default 1500)")
     parser.add_argument("--connections", type=int, default=4, help="keep-alive connections (default 4)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also profile N requests per host")
+    parser.add_argument("--pool", nargs="+", metavar="JSON", help="measure nothing: pool the samples of earlier "
+                        "runs (bench/results/hosts-*.json) and print their tables")
     args = parser.parse_args()
+    if args.pool:
+        return pool(args.pool)
     args.blocks = max(2, min(args.blocks, 100))
     args.rounds = max(2, min(args.rounds, 50))
     args.block_requests = max(100, min(args.block_requests, 20000))
