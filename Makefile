@@ -48,9 +48,11 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-## CPU per request and requests/s: the app against its ceilings, and A/B costs of sealing and the limiter; writes bench/results/.
+## CPU per request and requests/s: the app against its ceilings, and A/B costs of sealing and the limiter; then a host
+## app's signed-in page with the extension against Flask-Login's and a bare one (bench/host_run.py); writes bench/results/.
 bench: $(VENV)/.dev-deps
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/host_run.py --profile 2000
 
 ## Re-resolve the three locks from pyproject.toml's ranges, pinned and hashed, for CPython $(LOCK_PYTHON) on
 ## Linux. Pins that still fit stay as they are; `make lock LOCK_FLAGS=--upgrade` takes the newest.
