@@ -40,6 +40,10 @@ test: lint
 	$(BIN)/python -m pytest
 
 ## The quick tests only (no servers, no browser), on two processes (pytest-xdist): seconds, for the edit-test loop.
+# pytest keeps the test modules it rewrites in __pycache__ only where Python may write bytecode: on a
+# machine that sets PYTHONDONTWRITEBYTECODE=1 every run would rewrite them all again (2-3 s a worker).
+test test-fast: export PYTHONDONTWRITEBYTECODE =
+
 test-fast: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest -m "not slow" -n 2
 

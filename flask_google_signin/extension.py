@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -88,7 +89,10 @@ class GoogleSignIn:
         app.extensions["google_signin_settings"] = settings
         app.extensions["google_signin_hooks"] = self.hooks
         space = namespace(settings["GOOGLE_CLIENT_ID"])
-        vault = Vault(TimedRecords(open_records(settings, space, PENDING_LIFETIME)), settings["SECRET_KEY"], space)
+        records = open_records(settings, space, PENDING_LIFETIME)
+        if settings["METRICS"]:  # timing every store call costs a page ~30 µs; nobody reads it otherwise
+            records = TimedRecords(records)
+        vault = Vault(records, settings["SECRET_KEY"], space)
         init_sessions(app, vault, space).exempt_views = self.exempt_views
         app.extensions["google_signin_index"] = SessionIndex(vault, settings["SECRET_KEY"], space)
         app.before_request(guard.load_identity)
@@ -130,15 +134,22 @@ def check_start(app: Flask, settings: dict[str, Any]) -> None:
 
 def refuse_taken_routes(app: Flask, blueprints: list[Blueprint], prefix: str | None) -> None:
     """A route the extension would add that the host already has stops init_app, naming the path:
-    never a silent shadow. The blueprints' rules are read from a scratch app."""
+    never a silent shadow."""
+    taken = {rule.rule for rule in app.url_map.iter_rules()}
+    clashes = sorted(routes_of(tuple(blueprints), prefix) & taken)
+    if clashes:
+        raise ConfigError(f"the app already has a route {clashes[0]}: mount the sign-in under a prefix of its "
+                          "own, GoogleSignIn(app, url_prefix=...)")
+
+
+@functools.lru_cache(maxsize=16)
+def routes_of(blueprints: tuple[Blueprint, ...], prefix: str | None) -> frozenset[str]:
+    """The paths the blueprints add, read from a scratch app: once per combination, as compiling
+    the rules takes longer than the rest of init_app (apps made by the dozen, in tests, feel it)."""
     scratch = Flask("google_signin_routes")
     for blueprint in blueprints:
         scratch.register_blueprint(blueprint, url_prefix=prefix)
-    taken = {rule.rule for rule in app.url_map.iter_rules()}
-    for rule in scratch.url_map.iter_rules():
-        if rule.endpoint != "static" and rule.rule in taken:
-            raise ConfigError(f"the app already has a route {rule.rule}: mount the sign-in under a prefix of its "
-                              "own, GoogleSignIn(app, url_prefix=...)")
+    return frozenset(rule.rule for rule in scratch.url_map.iter_rules() if rule.endpoint != "static")
 
 
 def template_context(app: Flask) -> Callable[[], dict[str, Any]]:

@@ -40,9 +40,11 @@ def check_access(claims: Mapping[str, Any]) -> None:
 
 def fingerprint() -> str:
     """The allow-lists now in force, in a few characters (they name no user)."""
-    return _fingerprint(tuple(sorted(settings()["ALLOWED_DOMAINS"])), tuple(sorted(settings()["ALLOWED_EMAILS"])))
+    config = settings()  # asked on every signed-in page: the sorting and hashing are cached
+    return _fingerprint(tuple(config["ALLOWED_DOMAINS"]), tuple(config["ALLOWED_EMAILS"]))
 
 
 @functools.lru_cache(maxsize=8)
 def _fingerprint(domains: tuple[str, ...], emails: tuple[str, ...]) -> str:
-    return hashlib.sha256(json.dumps({"domains": domains, "emails": emails}).encode()).hexdigest()[:16]
+    lists = {"domains": sorted(domains), "emails": sorted(emails)}
+    return hashlib.sha256(json.dumps(lists).encode()).hexdigest()[:16]

@@ -270,7 +270,7 @@ def session_end(record: Mapping[str, Any]) -> tuple[int, str]:
 
 def session_record() -> SessionRecord:
     """This request's `flask.session` (the same object: writes mark it modified), typed as SessionRecord."""
-    return cast(SessionRecord, session)
+    return cast(SessionRecord, sealed_session())
 
 
 def session_interface() -> SealedSessions:
@@ -279,7 +279,9 @@ def session_interface() -> SealedSessions:
 
 
 def sealed_session() -> SealedSession:
-    return cast(SealedSession, session)
+    """This request's session object itself, not Flask's proxy to it: pages read it many times, and
+    nothing swaps it within a request."""
+    return cast(SealedSession, cast(Any, session)._get_current_object())
 
 
 def current_id() -> str:
