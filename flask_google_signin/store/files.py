@@ -61,7 +61,7 @@ class FolderRecords:
         return data[8:]
 
     def get(self, key: str) -> bytes | None:
-        """Read on every page, so with bare descriptors rather than Path and file objects (half the time)."""
+        """Read on every page, so with bare descriptors: Path and file objects cost more than the read itself."""
         folder = self.pending if key.startswith(self.PENDING) else self.sessions
         try:
             descriptor = os.open(f"{folder}/{hashlib.sha256(key.encode()).hexdigest()}", os.O_RDONLY)
