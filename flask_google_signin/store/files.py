@@ -50,9 +50,12 @@ class FolderRecords:
         self.pending.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
+        return Path(self.filename(key))
+
+    def filename(self, key: str) -> str:
         """The file of a record: pending sign-ins (pending_key) in their own folder, the rest in the main one."""
         folder = self.pending if key.startswith(self.PENDING) else self.sessions
-        return folder / hashlib.sha256(key.encode()).hexdigest()
+        return f"{folder}/{hashlib.sha256(key.encode()).hexdigest()}"
 
     @staticmethod
     def _live(data: bytes) -> bytes | None:
@@ -62,9 +65,8 @@ class FolderRecords:
 
     def get(self, key: str) -> bytes | None:
         """Read on every page, so with bare descriptors: Path and file objects cost more than the read itself."""
-        folder = self.pending if key.startswith(self.PENDING) else self.sessions
         try:
-            descriptor = os.open(f"{folder}/{hashlib.sha256(key.encode()).hexdigest()}", os.O_RDONLY)
+            descriptor = os.open(self.filename(key), os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, current_app, request
 from flask_wtf.csrf import ValidationError, validate_csrf
 
-from ..sessions.interface import sealed_session
+from ..sessions.interface import current_id, sealed_session
 from ..settings import settings
 
 FIELD = "csrf_token"
@@ -39,7 +39,7 @@ def csrf_token() -> str:
     sess = sealed_session()
     if not sess.server_side or not sess.sid:
         return ""
-    return _token(settings()["SECRET_KEY"], sess.sid.partition(".")[0])
+    return _token(settings()["SECRET_KEY"], current_id())
 
 
 def valid_csrf() -> bool:

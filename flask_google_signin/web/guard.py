@@ -67,13 +67,13 @@ def load_identity() -> None:
     user = record.get("user")
     if not user:
         return
+    found = GoogleIdentity(user, record.get("userinfo"))
     now = time.time()
     end, why = session_end(record)
     if now >= end:  # within the grace the record outlives its session by
-        log.info("session expired", extra={"event": "session_expired", "reason": why, "sub": user.get("sub")})
-        end_this_session(GoogleIdentity(user, record.get("userinfo")), why, SESSION_EXPIRED)
+        log.info("session expired", extra={"event": "session_expired", "reason": why, "sub": found.sub})
+        end_this_session(found, why, SESSION_EXPIRED)
         return
-    found = GoogleIdentity(user, record.get("userinfo"))
     if record.get("policy") != fingerprint():  # admitted under other allow-lists: checked again
         try:
             check_access(user)
