@@ -61,6 +61,7 @@ TOKEN_REFRESHES: Any = Unrecorded()
 SESSIONS_ENDED: Any = Unrecorded()
 SECURITY_EVENTS: Any = Unrecorded()
 RATE_LIMITED: Any = Unrecorded()
+PENDING_SHED: Any = Unrecorded()
 PROVIDER_DURATION: Any = Unrecorded()
 STORE_DURATION: Any = Unrecorded()
 STORE_ERRORS: Any = Unrecorded()
@@ -68,7 +69,7 @@ STORE_ERRORS: Any = Unrecorded()
 
 def enable() -> None:
     """Register the metrics in prometheus_client's default registry, once per process."""
-    global HTTP_REQUESTS, SIGNINS, TOKEN_REFRESHES, SESSIONS_ENDED, SECURITY_EVENTS, RATE_LIMITED
+    global HTTP_REQUESTS, SIGNINS, TOKEN_REFRESHES, SESSIONS_ENDED, SECURITY_EVENTS, RATE_LIMITED, PENDING_SHED
     global PROVIDER_DURATION, STORE_DURATION, STORE_ERRORS
     if not isinstance(SIGNINS, Unrecorded) or prometheus_client is None:
         return
@@ -80,6 +81,8 @@ def enable() -> None:
     SESSIONS_ENDED = counter("sessions_ended", "Signed-in sessions ended, by cause.", ["cause"])
     SECURITY_EVENTS = counter("security_events", "Cross-Account Protection events applied, by event type.", ["event"])
     RATE_LIMITED = counter("rate_limited", "Requests refused with 429 by a rate limit, by Flask endpoint.", ["route"])
+    PENDING_SHED = counter("pending_signins_shed", "Pending sign-ins dropped at PENDING_SIGNINS_MAX to make room "
+                           "for a new one: the oldest of the network holding the most.", [])
     PROVIDER_DURATION = histogram("provider_request_duration_seconds", "Calls to the provider and Google APIs, "
                                   "by endpoint, failed ones included.", ["endpoint"])
     STORE_DURATION = histogram("session_store_duration_seconds", "Session store operations, failed ones included.",
@@ -135,6 +138,10 @@ def security_event(event: str) -> None:
 
 def rate_limited() -> None:
     RATE_LIMITED.labels(route()).inc()
+
+
+def pending_shed() -> None:
+    PENDING_SHED.inc()
 
 
 def provider_call(endpoint: str, seconds: float) -> None:

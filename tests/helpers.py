@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -240,6 +241,15 @@ def stored_record(app, cookie_value: str) -> dict | None:
 def pending_record(app, client, state: str) -> dict | None:
     """A pending sign-in as stored (without taking it), opened with the browser's cookie secret."""
     return testing.pending_record(app, client, state)
+
+
+def pending_count(app) -> int:
+    """How many pending sign-ins the app's store holds (live ones; Redis: those not yet forgotten)."""
+    records = testing.store(app)
+    if hasattr(records, "client"):
+        return int(records.client.zcard(records.pending_index))
+    with sqlite3.connect(Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending", "pending.sqlite3")) as db:
+        return int(db.execute("SELECT COUNT(*) FROM pending WHERE expires > ?", (time.time(),)).fetchone()[0])
 
 
 SERVER_SETTINGS = ("PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "FORWARDED_ALLOW_IPS",

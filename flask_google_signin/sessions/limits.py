@@ -56,7 +56,12 @@ def init_limits(app: Flask) -> None:
 def windows(name: str) -> list[Window]:
     """The counters of limit `name` ("login" or "risc") for this request's client address."""
     limit: RateLimit = current_app.extensions["google_signin_limits"][name]
-    return limit.windows(client_network(request.remote_addr or "unknown"))
+    return limit.windows(client())
+
+
+def client() -> str:
+    """Who this request counts as, for the limits and the pending sign-ins' fair share."""
+    return client_network(request.remote_addr or "unknown")
 
 
 def client_network(address: str) -> str:

@@ -3,23 +3,32 @@
 Not in the session: each has its own record and its own cookie, so two tabs that start signing
 in at the same moment both finish, and an anonymous /login writes one small record that the
 PENDING_SIGNINS_MAX cap bounds.
+
+At the cap, a new sign-in is never refused: the store sheds the oldest pending sign-in of the
+network (limits.client_network) that holds the most. A flood from one network, or from a few,
+sheds its own sign-ins, and a visitor from a network holding fewer starts and finishes. Only when
+more networks than the cap each hold one does a visitor's sign-in risk being shed.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import cast
 
 from flask import Response, after_this_request, request
 
+from .. import metrics
 from ..errors import SignInError, StoreUnavailable
 from ..settings import settings
-from ..store import FULL, digest, new_secret
+from ..store import FULL, SHED, digest, new_secret
 from . import limits
 from .interface import PENDING_LIFETIME, session_interface
 from .record import PendingData, PendingSignIn
 
 MAX_PENDING = 4  # pending sign-ins kept per browser (several tabs), oldest dropped first
+
+log = logging.getLogger(__name__)
 
 
 def pending_cookie(state: str) -> str:
@@ -50,9 +59,8 @@ def _set_cookie(name: str, value: str, max_age: int) -> None:
 def save_pending(state: str, data: PendingData) -> None:
     """Keep what /callback needs (nonce, PKCE verifier, redirect URI, next), sealed by a cookie secret.
 
-    Beyond LOGIN_RATE_LIMIT for this address: 429 (limits.py). Past PENDING_SIGNINS_MAX pending
-    records in the whole store: 503. Either way nothing is written, and the browser's other pending
-    sign-ins stay as they were.
+    Beyond LOGIN_RATE_LIMIT for this address: 429 (limits.py); nothing is written, and the browser's
+    other pending sign-ins stay as they were. At PENDING_SIGNINS_MAX, another is shed to make room.
     """
     vault = session_interface().vault
     records = vault.records
@@ -61,13 +69,17 @@ def save_pending(state: str, data: PendingData) -> None:
     pending: PendingSignIn = {"state": state, "data": data}
     try:
         outcome = vault.add_pending(key, vault.opener(secret), pending, PENDING_LIFETIME,
-                                    settings()["PENDING_SIGNINS_MAX"], limits.windows("login"))
+                                    settings()["PENDING_SIGNINS_MAX"], limits.windows("login"),
+                                    digest(limits.client())[:16])
     except vault.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
     if outcome > 0:
         raise limits.refuse(outcome)
     if outcome == FULL:
         raise SignInError("too_many_pending", "pending sign-in cap reached")
+    if outcome == SHED:
+        metrics.pending_shed()
+        log.info("pending sign-in shed", extra={"event": "pending_shed", "address": request.remote_addr})
     for _, name, older in _pending_cookies()[: -MAX_PENDING + 1 or None]:  # keep the newest few
         records.take_pending(records.pending_key(digest(older)))
         _set_cookie(name, "", 0)

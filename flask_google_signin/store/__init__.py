@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..settings import ConfigError
-from .base import ADDED, FULL, Records, Window
+from .base import ADDED, FULL, SHED, Records, Window
 from .files import FolderRecords
 from .sealing import Sealer, digest, namespace, new_secret
 from .timed import TimedRecords
@@ -26,7 +26,7 @@ except ModuleNotFoundError as exc:  # the `redis` extra is not installed: files 
 else:
     HAVE_REDIS = True
 
-__all__ = ["ADDED", "FULL", "FolderRecords", "Records", "Sealer", "TimedRecords", "Vault", "Window", "digest",
+__all__ = ["ADDED", "FULL", "SHED", "FolderRecords", "Records", "Sealer", "TimedRecords", "Vault", "Window", "digest",
            "namespace", "new_secret", "open_records"]
 
 
@@ -38,6 +38,6 @@ def open_records(config: Mapping[str, Any], space: str, pending_lifetime: int) -
                               "pip install 'flask-google-signin[redis]'")
         return RedisRecords(redis_client(config), space)
     shortest = min(pending_lifetime, int(config["IDLE_TIMEOUT"]))
-    records = FolderRecords(config["SESSION_CACHELIB_DIR"], shortest, pending_lifetime)
+    records = FolderRecords(config["SESSION_CACHELIB_DIR"], shortest)
     records.ensure()
     return records

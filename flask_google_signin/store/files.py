@@ -9,13 +9,37 @@ import hashlib
 import json
 import os
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from time import perf_counter
 
-from .base import ADDED, FULL, Window
+from .base import ADDED, FULL, SHED, Window
+
+# Pending sign-ins, in one SQLite database in the folder: the cap is one exact count shared by every
+# worker, and shedding at the cap needs each network's count and oldest record, which a folder of
+# files cannot give without reading them all. Triggers keep the counts in step with the records.
+PENDING_SCHEMA = """
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, network TEXT NOT NULL, expires REAL NOT NULL,
+                                    blob BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending (expires);
+CREATE INDEX IF NOT EXISTS pending_by_network ON pending (network, expires);
+CREATE TABLE IF NOT EXISTS networks (network TEXT PRIMARY KEY, held INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS networks_by_held ON networks (held);
+CREATE TABLE IF NOT EXISTS tally (one INTEGER PRIMARY KEY CHECK (one = 0), held INTEGER NOT NULL);
+INSERT OR IGNORE INTO tally VALUES (0, 0);
+CREATE TRIGGER IF NOT EXISTS pending_added AFTER INSERT ON pending BEGIN
+  INSERT INTO networks VALUES (new.network, 1) ON CONFLICT (network) DO UPDATE SET held = held + 1;
+  UPDATE tally SET held = held + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS pending_removed AFTER DELETE ON pending BEGIN
+  UPDATE networks SET held = held - 1 WHERE network = old.network;
+  DELETE FROM networks WHERE network = old.network AND held <= 0;
+  UPDATE tally SET held = held - 1;
+END;
+"""
 
 
 class FolderRecords:
@@ -26,36 +50,41 @@ class FolderRecords:
     cannot interleave: an update finds the file unlinked (or gone) and refuses.
     """
 
-    store_errors: tuple[type[Exception], ...] = (OSError,)
+    store_errors: tuple[type[Exception], ...] = (OSError, sqlite3.Error)
     PENDING = "pending:"  # the start of a pending sign-in's key
     SWEEP_INTERVAL = 60  # seconds between sweeps of expired session files, per process
-    COUNT_INTERVAL = 1.0  # seconds between recounts of pending sign-ins, per process, at least
-    COUNT_SHARE = 50  # ... and at least this many times as long as the last recount took (2 % of a worker)
+    LOCK_WAIT = 5.0  # seconds a sign-in waits for the pending database's write lock before the store's 503
 
-    def __init__(self, folder: str, shortest_lifetime: int, pending_lifetime: int) -> None:
+    def __init__(self, folder: str, shortest_lifetime: int) -> None:
         self.sessions = Path(folder)
         self.pending = self.sessions / "pending"
         self.shortest_lifetime = shortest_lifetime
-        self.pending_lifetime = pending_lifetime
         self._last_sweep = 0.0
-        self._counted_at = 0.0
-        self._count_every = self.COUNT_INTERVAL
-        self._pending_swept = 0.0
-        self._pending_count = 0
+        self._local = threading.local()  # each thread's database connection
         self._hits: dict[str, tuple[int, float]] = {}  # rate-limit counter -> (hits, window end)
         self._hits_lock = threading.Lock()
         self._hits_swept = 0.0
 
     def ensure(self) -> None:
         self.pending.mkdir(parents=True, exist_ok=True)
+        self._db()
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection to the pending sign-ins: sqlite3 connections are not shared between
+        threads, nor kept across a fork (a worker does not use its master's)."""
+        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "db", None)
+        if held is None or held[0] != os.getpid():
+            db = sqlite3.connect(self.pending / "pending.sqlite3", timeout=self.LOCK_WAIT, isolation_level=None)
+            db.executescript(PENDING_SCHEMA)
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+            self._local.db = held = (os.getpid(), db)
+        return held[1]
 
     def path(self, key: str) -> Path:
         return Path(self.filename(key))
 
     def filename(self, key: str) -> str:
-        """The file of a record: pending sign-ins (pending_key) in their own folder, the rest in the main one."""
-        folder = self.pending if key.startswith(self.PENDING) else self.sessions
-        return f"{folder}/{hashlib.sha256(key.encode()).hexdigest()}"
+        return f"{self.sessions}/{hashlib.sha256(key.encode()).hexdigest()}"
 
     @staticmethod
     def _live(data: bytes) -> bytes | None:
@@ -64,7 +93,11 @@ class FolderRecords:
         return data[8:]
 
     def get(self, key: str) -> bytes | None:
-        """Read on every page, so with bare descriptors: Path and file objects cost more than the read itself."""
+        """Read on every page, so with bare descriptors: Path and file objects cost more than the read itself.
+        A pending sign-in (written by add_pending) is read from its database."""
+        if key.startswith(self.PENDING):
+            row = self._db().execute("SELECT blob, expires FROM pending WHERE key = ?", (key,)).fetchone()
+            return row[0] if row and row[1] > time.time() else None
         try:
             descriptor = os.open(self.filename(key), os.O_RDONLY)
         except FileNotFoundError:
@@ -186,23 +219,33 @@ class FolderRecords:
                 handle.write(header.to_bytes(8, "big") + json.dumps(entries).encode())
                 return
 
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
-        """At most `cap` pending files. The count is exact within a process and recounted from the
-        folder (_recount_pending), so several workers overshoot by at most their sign-ins between two
-        recounts. ADDED, FULL, or the seconds to wait when a window is over its limit (counted first)."""
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = (),
+                    network: str = "") -> int:
+        """At most `cap` pending sign-ins, counted exactly across workers (one write transaction each).
+        At the cap, the oldest of the network holding the most is shed. ADDED, SHED, FULL (a cap of 0),
+        or the seconds to wait when a window is over its limit (counted first)."""
         wait = self.count(windows)
         if wait:
             return wait
-        now = time.time()
-        if now - self._counted_at >= self._count_every:
-            self._recount_pending(now, cap)
-        if self._pending_count >= cap:
+        if cap < 1:
             return FULL
-        payload = int(now + ttl).to_bytes(8, "big") + blob
-        if not self._create(self.path(key), payload):
-            return FULL
-        self._pending_count += 1
-        return ADDED
+        now, outcome = time.time(), ADDED
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM pending WHERE key IN (SELECT key FROM pending WHERE expires <= ? "
+                       "ORDER BY expires LIMIT 100)", (now,))
+            (held,) = db.execute("SELECT held FROM tally").fetchone()
+            for _ in range(held - cap + 1):
+                db.execute("DELETE FROM pending WHERE key = (SELECT key FROM pending WHERE network = "
+                           "(SELECT network FROM networks ORDER BY held DESC LIMIT 1) ORDER BY expires LIMIT 1)")
+                outcome = SHED
+            db.execute("INSERT INTO pending VALUES (?, ?, ?, ?)", (key, network, now + ttl, blob))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return outcome
 
     def count(self, windows: Sequence[Window]) -> int:
         """Fixed windows in this process's memory (the folder is the slow part; a count per file would
@@ -222,47 +265,9 @@ class FolderRecords:
         return max(1, round(wait)) if wait else 0
 
     def take_pending(self, key: str) -> bytes | None:
-        """Atomic: the rename succeeds for one request only; a replay finds nothing."""
-        path = self.path(key)
-        taken = path.with_name(f"{path.name}.{secrets.token_hex(4)}.taken")
-        try:
-            os.rename(path, taken)
-        except FileNotFoundError:
-            return None
-        self._pending_count = max(0, self._pending_count - 1)
-        try:
-            return self._live(taken.read_bytes())
-        finally:
-            taken.unlink()
-
-    def _recount_pending(self, now: float, cap: int) -> None:
-        """Count the pending files by name (no stat: 0.1 s at 100,000 files, against 0.4 s with one), and
-        remove the expired ones once a minute, or when the count reaches the cap. Expired files not yet
-        removed count until then: the cap errs on the side of refusing. Each second at most, and never
-        more than 1/COUNT_SHARE of the process's time: a folder near the cap is not scanned every second."""
-        started = perf_counter()  # not time.perf_counter: tests move `time` (the records' clock) alone
-        with os.scandir(self.pending) as entries:
-            count = sum(1 for _ in entries)
-        if count >= cap or now - self._pending_swept >= self.SWEEP_INTERVAL:
-            self._pending_swept = now
-            count = self._sweep_pending(now)
-        self._pending_count = count
-        self._counted_at = now
-        self._count_every = max(self.COUNT_INTERVAL, self.COUNT_SHARE * (perf_counter() - started))
-
-    def _sweep_pending(self, now: float) -> int:
-        """Remove pending files past their lifetime (all share one, so the mtime says it); count the rest."""
-        cutoff, count = now - self.pending_lifetime, 0
-        with os.scandir(self.pending) as entries:
-            for entry in entries:
-                try:
-                    if entry.stat().st_mtime < cutoff:
-                        os.unlink(entry.path)
-                    else:
-                        count += 1
-                except FileNotFoundError:
-                    continue
-        return count
+        """Atomic: one statement deletes the record and returns it, for one request only."""
+        row = self._db().execute("DELETE FROM pending WHERE key = ? RETURNING blob, expires", (key,)).fetchone()
+        return row[0] if row and row[1] > time.time() else None
 
     def _sweep(self) -> None:
         """Remove expired session files, once a minute per process, opening only files old enough."""

@@ -19,11 +19,11 @@ RedisClient: TypeAlias = redis.Redis | RedisCluster  # one node or Sentinel's ma
 
 
 class RedisRecords:
-    """Redis: one string per record, expiring by TTL; pending sign-ins also counted in a sorted set.
+    """Redis: one string per record, expiring by TTL; pending sign-ins also kept in sorted sets, by
+    expiry and by network.
 
-    Cluster-safe as written: every operation names one key, except the two on a pending sign-in
-    (the Lua script, and take_pending's MULTI/EXEC), whose keys share the `{space}` hash tag and so
-    one slot; redis-py's cluster pipeline runs a transaction whose keys are all in one slot.
+    Cluster-safe as written: every operation names one key, except the two scripts on a pending
+    sign-in, whose keys (the records too) share the `{space}` hash tag and so one slot.
     """
 
     # A Cluster reports some outages (a slot no node serves, no node reachable) with exceptions
@@ -51,20 +51,54 @@ class RedisRecords:
       return wait
     end
     """
-    # KEYS: the pending index, the record, then the counters. ARGV: now, expiry, cap, blob, ttl, member,
-    # then the windows' pairs. One round trip for the rate limit, the cap and the write: a refused
-    # sign-in writes no record.
+    # The pending sign-ins: the index (a sorted set of record keys by expiry), `owners` (record key ->
+    # its network), `networks` (a sorted set of networks by how many they hold) and `oldest` (every
+    # entry `network|expiry|record key` at score 0, so a network's oldest is its first in lexical
+    # order). `forget` takes a record out of all four; the record itself is deleted apart.
+    PENDING = """
+    local function forget(key)
+      local expires = redis.call('ZSCORE', KEYS[1], key)
+      local network = redis.call('HGET', KEYS[3], key)
+      redis.call('ZREM', KEYS[1], key)
+      if not network then return end
+      redis.call('HDEL', KEYS[3], key)
+      redis.call('ZREM', KEYS[5], network .. '|' .. string.format('%010d', tonumber(expires)) .. '|' .. key)
+      if tonumber(redis.call('ZINCRBY', KEYS[4], -1, network)) <= 0 then redis.call('ZREM', KEYS[4], network) end
+    end
+    """
+    # KEYS: the index, the record, owners, networks, oldest, then the counters. ARGV: now, expiry, cap,
+    # blob, ttl, the record's entry in `oldest`, its network, then the windows' pairs. One round trip
+    # for the rate limit, the cap and the write: a refused sign-in writes no record. At the cap, the
+    # oldest pending sign-in of the network holding the most is shed (its record deleted) to make room.
     # The `#!lua` line (Redis 7) makes Redis refuse the whole script when memory is full; without it
     # Redis only checks at the first write, which may be allowed, and the rest runs.
-    ADD_PENDING = "#!lua\n" + COUNT + """
-    local wait = count(3, 7)
+    ADD_PENDING = "#!lua\n" + COUNT + PENDING + """
+    local wait = count(6, 8)
     if wait > 0 then return wait end
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
-    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])
-    redis.call('EXPIRE', KEYS[1], ARGV[5])
+    for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)) do forget(key) end
+    local outcome = 0
+    while redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) do
+      local most = redis.call('ZREVRANGE', KEYS[4], 0, 0)[1]
+      local entry = most and redis.call('ZRANGEBYLEX', KEYS[5], '[' .. most .. '|', '(' .. most .. '}',
+                                        'LIMIT', 0, 1)[1]
+      if not entry then return -1 end
+      local key = string.match(entry, '^[^|]*|[^|]*|(.*)$')
+      redis.call('DEL', key)
+      forget(key)
+      outcome = -2
+    end
+    redis.call('ZADD', KEYS[1], ARGV[2], KEYS[2])
+    redis.call('HSET', KEYS[3], KEYS[2], ARGV[7])
+    redis.call('ZINCRBY', KEYS[4], 1, ARGV[7])
+    redis.call('ZADD', KEYS[5], 0, ARGV[6])
+    for i = 1, 5 do if i ~= 2 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end end
     redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
-    return 0
+    return outcome
+    """
+    TAKE_PENDING = PENDING + """
+    local blob = redis.call('GETDEL', KEYS[2])
+    forget(KEYS[2])
+    return blob
     """
     HIT = "#!lua\n" + COUNT + "return count(1, 1)"
 
@@ -72,9 +106,11 @@ class RedisRecords:
         self.client = client
         # A hash tag keeps the pending index and its records in one Redis Cluster slot.
         self.pending_index = f"pending:{{{space}}}"
+        self.pending_books = [f"pending-{name}:{{{space}}}" for name in ("owners", "networks", "oldest")]
         self.counters = f"limit:{{{space}}}"  # the same hash tag: the counters join the pending script's slot
         self._add_pending = client.register_script(self.ADD_PENDING)
         self._hit = client.register_script(self.HIT)
+        self._take_pending = client.register_script(self.TAKE_PENDING)
 
     def get(self, key: str) -> bytes | None:
         return cast("bytes | None", self.client.get(key))  # bytes: the client does not decode (redis_client)
@@ -105,13 +141,16 @@ class RedisRecords:
     def pending_key(self, name: str) -> str:
         return f"{self.pending_index}:{name}"
 
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
-        """ADDED, FULL (PENDING_SIGNINS_MAX), or the seconds to wait when a window is over its limit."""
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = (),
+                    network: str = "") -> int:
+        """ADDED, SHED (added; another network's oldest dropped at the cap), FULL (cap 0), or the seconds
+        to wait when a window is over its limit."""
         now = time.time()
-        args: list[float | bytes | str] = [now, now + ttl, cap, blob, ttl, key]
+        expires = int(now + ttl)
+        args: list[float | bytes | str] = [now, expires, cap, blob, ttl, f"{network}|{expires:010d}|{key}", network]
         for _, most, seconds in windows:
             args += [most, seconds]
-        keys = [self.pending_index, key, *(f"{self.counters}:{name}" for name, _, _ in windows)]
+        keys = [self.pending_index, key, *self.pending_books, *(f"{self.counters}:{name}" for name, _, _ in windows)]
         return int(self._add_pending(keys=keys, args=args))
 
     def count(self, windows: Sequence[Window]) -> int:
@@ -123,12 +162,7 @@ class RedisRecords:
 
     def take_pending(self, key: str) -> bytes | None:
         """Atomic: of two requests with the same state, one gets the record, the other nothing."""
-        blob: bytes | None
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.getdel(key)
-            pipe.zrem(self.pending_index, key)
-            blob, _ = pipe.execute()
-        return blob
+        return cast("bytes | None", self._take_pending(keys=[self.pending_index, key, *self.pending_books]))
 
     def ping(self) -> None:
         """A read of a key, not PING: a Cluster node answers PING while the Cluster refuses every key

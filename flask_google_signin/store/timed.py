@@ -49,8 +49,9 @@ class TimedRecords:
     def index_remove(self, key: str, *fields: str) -> None:
         self._timed("index", self.records.index_remove, key, *fields)
 
-    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = ()) -> int:
-        return self._timed("pending", self.records.add_pending, key, blob, ttl, cap, windows)
+    def add_pending(self, key: str, blob: bytes, ttl: int, cap: int, windows: Sequence[Window] = (),
+                    network: str = "") -> int:
+        return self._timed("pending", self.records.add_pending, key, blob, ttl, cap, windows, network)
 
     def count(self, windows: Sequence[Window]) -> int:
         return self._timed("limit", self.records.count, windows)

@@ -41,8 +41,8 @@ class Vault:
         return self.records.put(key, self.sealer.seal(opener, data, key), ttl, exists=exists)
 
     def add_pending(self, key: str, opener: AESGCM, data: Mapping[str, Any], ttl: int, cap: int,
-                    windows: Sequence[Window] = ()) -> int:
-        return self.records.add_pending(key, self.sealer.seal(opener, data, key), ttl, cap, windows)
+                    windows: Sequence[Window] = (), network: str = "") -> int:
+        return self.records.add_pending(key, self.sealer.seal(opener, data, key), ttl, cap, windows, network)
 
     def take_pending(self, key: str, opener: AESGCM) -> dict[str, Any] | None:
         """Taken once (a replay finds nothing), then opened."""

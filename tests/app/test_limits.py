@@ -18,8 +18,9 @@ import pytest
 from app import create_app
 from flask_google_signin import ConfigError, testing
 from flask_google_signin.store import digest
+from flask_google_signin.store.redis import make_redis
 
-from ..helpers import AuthActions, base_config, free_port, private_redis
+from ..helpers import AuthActions, base_config, free_port, pending_count, private_redis
 
 STORE_DOWN = "Our session store is not answering"
 
@@ -29,11 +30,6 @@ def default_limit_app(tmp_path: Path, **overrides):
     config = base_config(tmp_path, **overrides)
     del config["LOGIN_RATE_LIMIT"]
     return create_app(config, environ={})
-
-
-def stored_files(folder: Path) -> set[str]:
-    """Every file in the session folder, pending sign-ins included."""
-    return {os.path.join(root, name) for root, _, names in os.walk(folder) for name in names}
 
 
 def stranger(app, address: str):
@@ -57,8 +53,7 @@ def test_the_21st_login_in_a_minute_is_refused_and_writes_nothing(tmp_path, goog
     flood = stranger(app, "198.51.100.20")
     for _ in range(20):
         assert flood.get("/login").status_code == 302
-    before = stored_files(tmp_path / "sessions")
-    assert before  # the 20 allowed ones did write their pending sign-ins
+    assert pending_count(app) == 20  # the 20 allowed ones did write their pending sign-ins
 
     response = flood.get("/login")
     assert response.status_code == 429
@@ -67,7 +62,7 @@ def test_the_21st_login_in_a_minute_is_refused_and_writes_nothing(tmp_path, goog
     page = response.get_data(as_text=True)
     assert "<h1>Too many sign-in attempts</h1>" in page and "Error 429" in page  # the app's error page
     assert 'href="/login"' not in page.split("<main", 1)[1]  # no "Try again" that would fail again
-    assert stored_files(tmp_path / "sessions") == before
+    assert pending_count(app) == 20
 
 
 def test_an_ipv6_client_counts_by_its_64_and_ipv4_by_its_address(tmp_path, google):
@@ -95,6 +90,51 @@ def test_other_addresses_sign_in_while_one_is_limited(tmp_path, google):
     auth = AuthActions(user, google)
     assert auth.sign_in().status_code == 302
     assert user.get("/profile").status_code == 200
+
+
+FLOODS = {
+    "500 addresses of one IPv6 /64": [f"2001:db8:7:8::{i:x}" for i in range(500)],
+    "30 IPv4 addresses, 10 requests each": [f"198.51.100.{100 + i % 30}" for i in range(300)],
+}
+
+
+@pytest.fixture(params=["files", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])
+def store_settings(request):
+    if request.param == "files":
+        return {}
+    url = request.getfixturevalue("redis_server").url
+    make_redis(url, 2).flushdb()
+    return {"SESSION_TYPE": "redis", "REDIS_URL": url}
+
+
+@pytest.mark.parametrize("limit", ["default", "100000/minute"])
+@pytest.mark.parametrize("flood", FLOODS.values(), ids=FLOODS)
+def test_a_flood_does_not_stop_a_sign_in_from_another_network(tmp_path, google, store_settings, flood, limit):
+    """PENDING_SIGNINS_MAX at 40, and a flood that would fill it many times over, with the default
+    LOGIN_RATE_LIMIT and without one: a visitor who started before the flood, and one who started
+    during it, both finish; the cap holds."""
+    settings = {**store_settings, "PENDING_SIGNINS_MAX": 40}
+    app = default_limit_app(tmp_path, **settings) if limit == "default" else \
+        create_app(base_config(tmp_path, **settings, LOGIN_RATE_LIMIT=limit), environ={})
+    visitors = []
+
+    def visitor(address):
+        user = app.test_client()
+        user.environ_base["REMOTE_ADDR"] = address
+        auth = AuthActions(user, google)
+        visitors.append((auth, auth.start()))
+
+    visitor("203.0.113.5")
+    statuses = set()
+    for n, address in enumerate(flood):
+        statuses.add(stranger(app, address).get("/login").status_code)
+        if n == len(flood) // 2:
+            visitor("2001:db8:99::5")
+    assert statuses <= {302, 429} and pending_count(app) <= 40
+    for auth, params in visitors:
+        google.nonce, google.code_challenge = params["nonce"], params["code_challenge"]
+        assert auth.callback(params).status_code == 302
+        assert auth.client.get("/profile").status_code == 200
 
 
 def test_only_login_is_limited(make_app, google):

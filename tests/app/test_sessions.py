@@ -5,8 +5,8 @@ Each rule runs on both stores: files, and a real redis-server.
 
 from __future__ import annotations
 
-import os
 import pickle
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -15,12 +15,19 @@ import pytest
 
 import flask_google_signin.oidc.client as oidc
 import flask_google_signin.sessions.interface as sessions
-import flask_google_signin.store.files as store
-import flask_google_signin.store.redis as store_redis
 import flask_google_signin.web.guard as guard
 from flask_google_signin import testing
 
-from ..helpers import CLIENT_ID, ROOT, AuthActions, pending_record, private_redis, set_cookie, stored_record
+from ..helpers import (
+    CLIENT_ID,
+    ROOT,
+    AuthActions,
+    pending_count,
+    pending_record,
+    private_redis,
+    set_cookie,
+    stored_record,
+)
 
 STORES = ["cachelib", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])]
 
@@ -47,12 +54,16 @@ def cookie(client) -> str:
 
 
 def dump(app) -> bytes:
-    """Every byte the store holds: all Redis values, or every file under the session folder."""
+    """Every byte the store holds: all Redis values, or every file of the session folder and every
+    row of its pending sign-ins' database."""
     if app.config["SESSION_TYPE"] == "redis":
         client = testing.store(app).client
         return b"\n".join(client.dump(key) or b"" for key in client.scan_iter("*"))
     folder = Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"])
-    return b"\n".join(path.read_bytes() for path in folder.rglob("*") if path.is_file())
+    with sqlite3.connect(folder / "pending" / "pending.sqlite3") as db:
+        rows = [b"|".join(str(value).encode() if not isinstance(value, bytes) else value for value in row)
+                for row in db.execute("SELECT * FROM pending")]
+    return b"\n".join([*(path.read_bytes() for path in folder.iterdir() if path.is_file()), *rows])
 
 
 # --------------------------------------------------------------------------- 1. an ended session stays ended
@@ -230,31 +241,29 @@ def test_a_deployment_does_not_accept_another_ones_sessions(store_app, google):
 # --------------------------------------------------------------------------- 4. bounded strangers
 
 
-def test_pending_sign_ins_are_capped_and_the_store_stops_growing(store_app, google, monkeypatch):
-    app = store_app.make(PENDING_SIGNINS_MAX=5)
+def test_a_flood_at_the_cap_sheds_its_own_sign_ins_and_a_visitor_still_signs_in(store_app, google):
+    """PENDING_SIGNINS_MAX holds, and nobody is refused: a stranger who keeps the store full sheds
+    their own oldest sign-ins, so a visitor from another network starts and finishes theirs."""
+    app = store_app.make(PENDING_SIGNINS_MAX=5, LOGIN_RATE_LIMIT="1000/minute")
     stranger = app.test_client(use_cookies=False)
-    for _ in range(5):
+    stranger.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    first = AuthActions(app.test_client(), google)
+    first.client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    early = first.start()  # the stranger's own first sign-in: the oldest of the network with the most
+    for _ in range(4):
         assert stranger.get("/login").status_code == 302
-    size = len(dump(app))
+    visitor = AuthActions(app.test_client(), google)
+    visitor.client.environ_base["REMOTE_ADDR"] = "203.0.113.20"
+    params = visitor.start()  # at the cap: the stranger's oldest is shed
     for _ in range(20):
         response = stranger.get("/login")
-        assert response.status_code == 503, response.status_code
-        assert "Too many sign-ins" in response.get_data(as_text=True)
+        assert response.status_code == 302, response.status_code
         assert set_cookie(response, "session") is None
-    assert len(dump(app)) == size  # nothing written past the cap
-    # Ten minutes on, the expired pending sign-ins make room again.
-    auth = AuthActions(app.test_client(), google)
-    monkeypatch.setattr(store.FolderRecords, "COUNT_INTERVAL", 0.0)
-    assert auth.client.get("/login").status_code == 503
-    later = type("Later", (), {"time": staticmethod(lambda: time.time() + 601)})
-    monkeypatch.setattr(store, "time", later)
-    monkeypatch.setattr(store_redis, "time", later)
-    for path in Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending").glob("*"):
-        os.utime(path, (time.time() - 601,) * 2)  # the file store reads the age from the mtime
-    if app.config["SESSION_TYPE"] == "redis":
-        for key in testing.store(app).client.scan_iter("pending:*:*"):
-            testing.store(app).client.delete(key)  # Redis's TTL, ten minutes early
-    assert auth.sign_in().status_code == 302  # expired records made room again
+    assert pending_count(app) == 5  # the cap holds
+    assert visitor.callback(params).status_code == 302
+    assert visitor.client.get("/profile").status_code == 200
+    assert first.callback(early).status_code == 400  # shed: "start again"
+    assert first.client.get("/profile").status_code == 302
 
 
 def test_an_anonymous_visit_writes_nothing(store_app, google):

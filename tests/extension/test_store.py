@@ -10,6 +10,7 @@ import time
 import pytest
 
 import flask_google_signin.store as store
+import flask_google_signin.store.redis as store_redis
 from flask_google_signin.store import FolderRecords, Sealer, namespace
 from flask_google_signin.store.redis import RedisRecords, make_redis, redis_client
 
@@ -19,7 +20,7 @@ REDIS = [pytest.mark.slow, pytest.mark.redis]
 @pytest.fixture(params=["files", pytest.param("redis", marks=REDIS), pytest.param("cluster", marks=REDIS)])
 def records(request, tmp_path):
     if request.param == "files":
-        folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
+        folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600)
         folder.ensure()
         return folder
     if request.param == "cluster":
@@ -74,7 +75,7 @@ def test_an_expired_record_is_no_obstacle_to_a_new_one(records, monkeypatch):
 
 def test_of_creators_racing_over_an_expired_record_one_wins(tmp_path, monkeypatch):
     """The folder store removes an expired file under its lock, so two creators never both succeed."""
-    folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
+    folder = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600)
     folder.ensure()
     for round_number in range(50):
         assert folder.put(f"lock:{round_number}", b"crashed", 1, exists=False)
@@ -113,14 +114,67 @@ def test_concurrent_delete_and_update_never_leave_the_record(records):
         assert records.get(key) is None, round_number
 
 
-def test_pending_records_are_capped_and_taken_once(records):
-    keys = [records.pending_key(f"p{i}") for i in range(3)]
-    assert [records.add_pending(k, b"x" + k.encode(), 600, cap=3) for k in keys] == [store.ADDED] * 3
-    assert records.add_pending(records.pending_key("p3"), b"over", 600, cap=3) == store.FULL  # nothing written
-    assert records.take_pending(records.pending_key("p3")) is None
-    assert records.take_pending(keys[0]) == b"x" + keys[0].encode()
-    assert records.take_pending(keys[0]) is None  # single use
-    assert records.add_pending(records.pending_key("p4"), b"room again", 600, cap=3) == store.ADDED
+def test_pending_records_are_taken_once(records):
+    key = records.pending_key("p0")
+    assert records.add_pending(key, b"x" + key.encode(), 600, cap=3) == store.ADDED
+    assert records.take_pending(key) == b"x" + key.encode()
+    assert records.take_pending(key) is None  # single use
+    assert records.take_pending(records.pending_key("never")) is None
+
+
+def test_at_the_cap_the_oldest_of_the_network_holding_most_is_shed(records):
+    """A new sign-in is never refused for the cap: the network with the most pending sign-ins loses
+    its oldest, so a flood sheds its own and a visitor from another network keeps theirs."""
+    def add(name, network):
+        return records.add_pending(records.pending_key(name), name.encode(), 600, 5, (), network)
+
+    assert [add(f"a{i}", "A") for i in range(4)] + [add("b0", "B")] == [store.ADDED] * 5
+    assert add("c0", "C") == store.SHED  # A holds 4: its oldest, a0, goes
+    assert add("b1", "B") == store.SHED  # A holds 3: a1 goes
+    assert add("a4", "A") == store.SHED  # A holds 2, B 2, C 1: A or B loses its oldest
+    assert add("c1", "C") == store.SHED
+    kept = {name for name in ("a0", "a1", "a2", "a3", "a4", "b0", "b1", "c0", "c1")
+            if records.take_pending(records.pending_key(name))}
+    assert len(kept) == 5 and {"c0", "c1"} <= kept and "a4" in kept and "a0" not in kept and "a1" not in kept
+    assert kept & {"b0", "b1"} and len(kept & {"a2", "a3", "a4"}) <= 2  # each network kept its newest
+
+
+def test_a_cap_of_zero_writes_nothing(records):
+    assert records.add_pending(records.pending_key("none"), b"z", 600, 0, (), "A") == store.FULL
+    assert records.take_pending(records.pending_key("none")) is None
+
+
+def test_expired_pending_records_make_room_without_shedding(records, monkeypatch):
+    for name in ("old-1", "old-2"):
+        assert records.add_pending(records.pending_key(name), b"x", 600, 2, (), "A") == store.ADDED
+    later = type("Later", (), {"time": staticmethod(lambda: time.time() + 601)})
+    monkeypatch.setattr(store.files if isinstance(records, FolderRecords) else store_redis, "time", later)
+    assert records.add_pending(records.pending_key("new-1"), b"y", 600, 2, (), "B") == store.ADDED
+    assert records.add_pending(records.pending_key("new-2"), b"y", 600, 2, (), "B") == store.ADDED
+    assert records.add_pending(records.pending_key("new-3"), b"y", 600, 2, (), "C") == store.SHED
+
+
+def test_the_cap_is_exact_with_many_writers(records, tmp_path):
+    """Writers in several threads (and, for files, several store objects over one folder, as workers
+    are): never more than the cap, never a refusal."""
+    writers = [records] * 2
+    if isinstance(records, FolderRecords):
+        writers = [records, FolderRecords(str(records.sessions), shortest_lifetime=600)]
+    outcomes, barrier = [], threading.Barrier(6)
+
+    def flood(writer, thread):
+        barrier.wait()
+        for i in range(60):
+            outcomes.append(writer.add_pending(writer.pending_key(f"{thread}-{i}"), b"x", 600, 50, (), f"net-{i % 7}"))
+
+    threads = [threading.Thread(target=flood, args=(writers[n % 2], n)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(outcomes) == {store.ADDED, store.SHED} and outcomes.count(store.ADDED) == 50
+    held = [records.take_pending(records.pending_key(f"{n}-{i}")) for n in range(6) for i in range(60)]
+    assert len([blob for blob in held if blob]) == 50
 
 
 def test_a_rate_limited_pending_record_is_not_written_and_other_addresses_go_on(records):
@@ -133,9 +187,6 @@ def test_a_rate_limited_pending_record_is_not_written_and_other_addresses_go_on(
     assert outcomes[:2] == [store.ADDED] * 2 and all(0 < wait <= 60 for wait in outcomes[2:]), outcomes
     assert [records.take_pending(key) for key in keys] == [b"x", b"x", None, None]  # the refused wrote nothing
     assert records.add_pending(records.pending_key("other"), b"y", 600, 100, window("198.51.100.2")) == store.ADDED
-    full = records.add_pending(records.pending_key("full"), b"z", 600, 0, window("198.51.100.3"))
-    assert full == store.FULL  # within its limit, but the store is full
-    assert records.take_pending(records.pending_key("full")) is None
 
 
 def test_rate_limit_windows_refuse_beyond_any_limit_and_end(records, monkeypatch):
@@ -170,7 +221,7 @@ def test_taking_a_pending_record_is_atomic(records):
 
 
 def test_folder_sweep_removes_expired_records_keeps_live_and_young_ones(tmp_path, monkeypatch):
-    folder = FolderRecords(str(tmp_path), shortest_lifetime=600, pending_lifetime=600)
+    folder = FolderRecords(str(tmp_path), shortest_lifetime=600)
     folder.ensure()
     now = time.time()
     folder.put("expired", b"a", 600, exists=False)
@@ -206,30 +257,3 @@ def test_sealed_records_open_only_with_their_secret_key_and_deployment():
     other_secret_key = Sealer("another-secret-key", namespace("client-a"))
     assert other_secret_key.open(other_secret_key.key("browser-secret"), blob, "session:x") is None
     assert sealer.open(key, b"\x01garbage", "session:x") is None
-
-
-def test_the_file_stores_pending_count_is_a_cheap_recount_that_sweeps_when_full(tmp_path, monkeypatch):
-    """Other workers' pending files are seen at the next recount (each COUNT_INTERVAL at most, longer
-    when counting is slow); the expired ones count until a sweep, which a full folder gets at once."""
-    records = FolderRecords(str(tmp_path / "sessions"), shortest_lifetime=600, pending_lifetime=600)
-    records.ensure()
-    assert records.add_pending(records.pending_key("mine"), b"x", 600, cap=3) == store.ADDED
-    for name in ("theirs-1", "theirs-2"):  # written by another worker: unseen until the next recount
-        (records.pending / name).write_bytes(int(time.time() + 600).to_bytes(8, "big") + b"x")
-    assert records.add_pending(records.pending_key("before"), b"x", 600, cap=3) == store.ADDED  # count: 2 of 3
-    records._counted_at -= records.COUNT_INTERVAL  # a second later
-    assert records.add_pending(records.pending_key("full"), b"x", 600, cap=3) == store.FULL  # 4 files now
-    for entry in os.scandir(records.pending):  # all four expire (their age is their mtime)
-        os.utime(entry.path, (time.time() - 601,) * 2)
-    records._counted_at -= records.COUNT_INTERVAL
-    assert records.add_pending(records.pending_key("room"), b"x", 600, cap=3) == store.ADDED  # swept at the cap
-    assert sorted(os.listdir(records.pending)) == [records.path(records.pending_key("room")).name]
-    # Below the cap, a recount only counts names: an expired file waits for the minute's sweep.
-    os.utime(records.path(records.pending_key("room")), (time.time() - 601,) * 2)
-    records._counted_at -= records.COUNT_INTERVAL
-    assert records.add_pending(records.pending_key("later"), b"x", 600, cap=10) == store.ADDED
-    assert len(os.listdir(records.pending)) == 2  # no stat() of every file each second
-    records._counted_at -= records.COUNT_INTERVAL
-    records._pending_swept -= records.SWEEP_INTERVAL  # a minute later
-    assert records.add_pending(records.pending_key("last"), b"x", 600, cap=10) == store.ADDED
-    assert len(os.listdir(records.pending)) == 2  # "room" swept, "later" and "last" left
