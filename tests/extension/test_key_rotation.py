@@ -1,6 +1,6 @@
 """A SECRET_KEY rotation: with the old key in SECRET_KEY_FALLBACKS, nobody is signed out. Records
-sealed under it open and are written again under the current key, and visitors' cookies made under
-it are accepted.
+sealed under it open and are written again under the current key, forms and visitors' cookies made
+under it are accepted.
 
 Each rule runs on both stores: files, and a real redis-server. "Before" and "after" the rotation are
 two host apps on one store, as an old and a new deployment are; a browser keeps its cookie.
@@ -8,6 +8,7 @@ two host apps on one store, as an old and a new deployment are; a browser keeps 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ OLD, NEW = "old-secret-key", "new-secret-key"
 ADA = "100000000000000000001"
 PAGE = """{% if current_user %}{{ current_user.email }}
 <input name="csrf_token" value="{{ google_signin_csrf_token() }}">{% else %}visitor{% endif %}"""
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(params=["files", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])
@@ -77,6 +79,12 @@ def is_signed_in(client) -> bool:
     return client.get("/").get_data(as_text=True) != "visitor"
 
 
+def token(client) -> str:
+    match = TOKEN.search(client.get("/").get_data(as_text=True))
+    assert match, "no form token: not signed in"
+    return match[1]
+
+
 def test_records_sealed_before_a_rotation_open_with_a_fallback_and_are_written_under_the_current_key(store):
     records = testing.store(host(store, OLD))
     space = namespace(CLIENT_ID)
@@ -108,6 +116,19 @@ def test_a_session_signed_in_before_a_rotation_stays_signed_in_and_its_record_is
 
     assert testing.session_record(host(store, NEW), value)["user"]["sub"] == ADA  # resealed by that request
     assert testing.session_record(host(store, OLD), value) is None
+
+
+def test_a_form_shown_before_a_rotation_posts_while_its_key_is_a_fallback(store):
+    client = signed_in(host(store, OLD))
+    shown_before = token(client)
+    browser = carried(client, host(store, NEW, OLD))
+    assert token(browser) != shown_before  # the page now carries the current key's token
+
+    without = carried(browser, host(store, NEW))  # the old key dropped from the fallbacks
+    assert without.post("/logout", data={"csrf_token": shown_before}).status_code == 400
+    assert is_signed_in(without)
+    assert browser.post("/logout", data={"csrf_token": shown_before}).status_code == 303
+    assert not is_signed_in(browser)
 
 
 def test_a_visitors_cookie_signed_before_a_rotation_is_still_read(store):
