@@ -95,7 +95,7 @@ class GoogleSignIn:
         secret_key, fallbacks = settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"]
         vault = Vault(records, secret_key, space, fallbacks)
         init_sessions(app, vault, space).exempt_views = self.exempt_views
-        app.extensions["google_signin_index"] = SessionIndex(vault, secret_key, space)
+        app.extensions["google_signin_index"] = SessionIndex(vault, secret_key, space, fallbacks)
         app.before_request(guard.load_identity)
         init_oauth(app, settings)
         init_limits(app)

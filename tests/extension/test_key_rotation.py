@@ -1,6 +1,6 @@
 """A SECRET_KEY rotation: with the old key in SECRET_KEY_FALLBACKS, nobody is signed out. Records
-sealed under it open and are written again under the current key, forms and visitors' cookies made
-under it are accepted.
+sealed under it open and are written again under the current key, sessions indexed under it are
+found and ended, forms and visitors' cookies made under it are accepted.
 
 Each rule runs on both stores: files, and a real redis-server. "Before" and "after" the rotation are
 two host apps on one store, as an old and a new deployment are; a browser keeps its cookie.
@@ -15,13 +15,14 @@ import pytest
 from flask import Flask, jsonify, render_template_string, session
 
 from flask_google_signin import ConfigError, GoogleSignIn, testing
+from flask_google_signin.accounts import index as accounts
 from flask_google_signin.store import ADDED, Vault, digest, namespace, new_secret
 
 from ..helpers import CLIENT_ID, CLIENT_SECRET
 
 HERE = str(Path(__file__).parent)
 OLD, NEW = "old-secret-key", "new-secret-key"
-ADA = "100000000000000000001"
+ADA, GRACE = "100000000000000000001", "100000000000000000002"
 PAGE = """{% if current_user %}{{ current_user.email }}
 <input name="csrf_token" value="{{ google_signin_csrf_token() }}">{% else %}visitor{% endif %}"""
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -116,6 +117,38 @@ def test_a_session_signed_in_before_a_rotation_stays_signed_in_and_its_record_is
 
     assert testing.session_record(host(store, NEW), value)["user"]["sub"] == ADA  # resealed by that request
     assert testing.session_record(host(store, OLD), value) is None
+    with host(store, NEW).app_context():  # indexed anew: found without the fallback
+        assert list(accounts.user_sessions(ADA)) == [value.partition(".")[0]]
+
+
+def test_sessions_indexed_before_a_rotation_are_found_and_ended_after_it(store):
+    """Ada's first session makes a request after the rotation (it moves to the new key's index), her
+    second makes none (it stays in the old key's); ending her sessions ends both, and not Grace's."""
+    before = host(store, OLD)
+    browsers = [signed_in(before), signed_in(before), signed_in(before, GRACE)]
+    after = host(store, NEW, OLD)
+    moved, idle, grace = (carried(browser, after) for browser in browsers)
+    assert is_signed_in(moved)
+    assert len(re.findall(r'name="session"', moved.get("/sessions").get_data(as_text=True))) == 1  # the other
+
+    with after.app_context():
+        assert len(accounts.user_sessions(ADA)) == 2
+        assert accounts.end_user_sessions(ADA, "security_event") == 2
+
+    assert not is_signed_in(moved) and not is_signed_in(idle) and is_signed_in(grace)
+
+
+def test_a_session_named_on_a_page_shown_before_a_rotation_is_signed_out_after_it(store):
+    before = host(store, OLD)
+    this, other = signed_in(before), signed_in(before)
+    page = this.get("/sessions").get_data(as_text=True)
+    (handle,) = re.findall(r'name="session" value="([^"]+)"', page)
+    form = {"session": handle, "csrf_token": TOKEN.search(page)[1]}
+    after = host(store, NEW, OLD)
+    this, other = carried(this, after), carried(other, after)
+
+    assert this.post("/sessions/end", data=form).status_code == 303
+    assert not is_signed_in(other) and is_signed_in(this)
 
 
 def test_a_form_shown_before_a_rotation_posts_while_its_key_is_a_fallback(store):
