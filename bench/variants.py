@@ -42,6 +42,9 @@ class PlainSealer:
     def key(self, secret: str) -> str:
         return secret
 
+    def older_keys(self, secret: str) -> list[str]:
+        return []
+
     def seal(self, key: str, data: dict, aad: str) -> bytes:
         return PLAIN + self.encode(data)
 

@@ -92,9 +92,10 @@ class GoogleSignIn:
         records = open_records(settings, space, PENDING_LIFETIME)
         if settings["METRICS"]:  # timing every store call is paid on every page: only when someone reads it
             records = TimedRecords(records)
-        vault = Vault(records, settings["SECRET_KEY"], space)
+        secret_key, fallbacks = settings["SECRET_KEY"], settings["SECRET_KEY_FALLBACKS"]
+        vault = Vault(records, secret_key, space, fallbacks)
         init_sessions(app, vault, space).exempt_views = self.exempt_views
-        app.extensions["google_signin_index"] = SessionIndex(vault, settings["SECRET_KEY"], space)
+        app.extensions["google_signin_index"] = SessionIndex(vault, secret_key, space, fallbacks)
         app.before_request(guard.load_identity)
         init_oauth(app, settings)
         init_limits(app)
@@ -120,6 +121,10 @@ def check_start(app: Flask, settings: dict[str, Any]) -> None:
         if old in app.config and config_key(old) not in app.config:
             raise ConfigError(f"{old} is set, but the extension reads {config_key(old)}: rename it (or set "
                               f"{config_key(old)} too, if {old} is the app's own)")
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str | bytes) or any("," in str(key) for key in fallbacks):
+        raise ConfigError("SECRET_KEY_FALLBACKS is invalid: expected a list of keys without commas (Flask would "
+                          "take each character of a text for a key)")
     if settings["COOKIE_SECURE"] is False and not (app.debug or app.testing):
         log.warning("%s is off: the session cookie also travels over plain http. "
                     "Leave it on wherever the site is served over https.", config_key("COOKIE_SECURE"))

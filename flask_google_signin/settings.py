@@ -43,6 +43,11 @@ def comma_list(value: str) -> list[str]:
     return [item.strip().lower() for item in value.split(",") if item.strip()]
 
 
+def key_list(value: str) -> list[str]:
+    """Secret keys, comma separated (a key holds no comma): kept as written, unlike comma_list's names."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -120,13 +125,14 @@ def rate_limit(value: str) -> str:
 
 PREFIX = "GOOGLE_SIGNIN_"
 # Keys other libraries own, read under their own names.
-FOREIGN = ("SECRET_KEY", "SESSION_COOKIE_NAME", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET",
+FOREIGN = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_COOKIE_NAME", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET",
            "GOOGLE_SERVER_METADATA_URL", "SESSION_TYPE")
 
 # name -> (parser, default): every setting, by its name without the prefix. Defaults are safe for
 # production; None for a required one (REQUIRED) or one whose default is worked out (read_settings).
 SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SECRET_KEY": (str, None),
+    "SECRET_KEY_FALLBACKS": (key_list, []),  # older keys, still accepted: a SECRET_KEY rotation (Flask's own)
     "SESSION_COOKIE_NAME": (str, "session"),
     "GOOGLE_CLIENT_ID": (str, None),
     "GOOGLE_CLIENT_SECRET": (str, None),

@@ -72,7 +72,8 @@ def pending_record(app: Flask, client: FlaskClient, state: str) -> dict[str, Any
         return None
     secret = cookie.value.partition(".")[2]
     key = vault.records.pending_key(digest(secret))
-    return vault.load(key, vault.opener(secret))
+    opened = vault.load(key, secret)
+    return None if opened is None else opened.data
 
 
 def sign_in(client: FlaskClient, **claims: Any) -> GoogleIdentity:

@@ -6,6 +6,12 @@ but cannot open it), and, sealed with a server-side key, what the page shows (br
 at, last active). A session's refresh token is findable for Cross-Account Protection's
 `token-revoked` event only through HMACs of its identifiers; the token itself is never here.
 
+After a SECRET_KEY rotation, the entries and lookups made before it stay under the names their key
+gave them: lookups try the current key's names, then each SECRET_KEY_FALLBACKS key's. A session
+moves its own entry and lookups to the current key's names on its first request after the rotation
+(on_new_secret_key), as its record is resealed; a session that makes no request stays where it was,
+and a security event still finds it there.
+
 Ending a session elsewhere deletes its record: its next request, on any instance, is anonymous,
 and no request that loaded it earlier can write it back (the store's conditional writes). A
 refresh token revoked by Google is marked in the session's entry and dropped the next time that
@@ -19,6 +25,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, TypedDict, cast
 
 from cryptography.hazmat.primitives import hashes
@@ -53,15 +60,19 @@ class Entry(TypedDict):
 
 
 class SessionIndex:
-    """The per-user index over the store, with its keys derived from SECRET_KEY."""
+    """The per-user index over the store, with its keys derived from SECRET_KEY. `fallbacks`: one
+    such index per SECRET_KEY_FALLBACKS key, where what was indexed before a rotation is found;
+    `generations`: this one, then those."""
 
-    def __init__(self, vault: Vault, secret_key: str, space: str) -> None:
+    def __init__(self, vault: Vault, secret_key: str, space: str, fallbacks: Sequence[str] = ()) -> None:
         self.vault = vault
         self.records = vault.records
         self.space = space
         material = HKDF(hashes.SHA256(), 64, hashlib.sha256(secret_key.encode()).digest(),
                         f"flask-google-signin index v1|{space}".encode()).derive(b"index")
         self.hmac_key, self.entry_key = material[:32], AESGCM(material[32:])
+        self.fallbacks = [SessionIndex(vault, key, space) for key in fallbacks]
+        self.generations = [self, *self.fallbacks]  # the current key's first
 
     def digest(self, value: str) -> str:
         mac = hmac.new(self.hmac_key, value.encode(), hashlib.sha256).digest()
@@ -74,8 +85,11 @@ class SessionIndex:
         """Where `token-revoked` can find the session holding this refresh token, by either identifier."""
         # Google's `hash_base64_sha512_sha512`: base64 of SHA-512 over SHA-512 of the token
         hashed = base64.b64encode(hashlib.sha512(hashlib.sha512(refresh_token.encode()).digest()).digest()).decode()
-        return [f"rt:{self.space}:{self.digest('prefix|' + refresh_token[:PREFIX_LENGTH])}",
-                f"rt:{self.space}:{self.digest('hash|' + hashed)}"]
+        return [self.token_key(refresh_token[:PREFIX_LENGTH], "prefix"), self.token_key(hashed, "hash")]
+
+    def token_key(self, identifier: str, alg: str) -> str:
+        """`alg`: "prefix" (the token's first 16 characters) or "hash" (Google's double SHA-512)."""
+        return f"rt:{self.space}:{self.digest(f'{alg}|{identifier}')}"
 
     def put(self, key: str, session_id: str, entry: Entry) -> None:
         self.vault.index_set(key, session_id, self.entry_key, cast("dict[str, Any]", entry), entry["expires_at"])
@@ -107,9 +121,15 @@ def index() -> SessionIndex:
     return cast(SessionIndex, current_app.extensions["google_signin_index"])
 
 
-def handle(session_id: str) -> str:
+def handle(session_id: str, under: SessionIndex | None = None) -> str:
     """What a form names a session by: an HMAC, so a page never shows another session's id."""
-    return index().digest("handle|" + session_id)[:22]
+    return (under or index()).digest("handle|" + session_id)[:22]
+
+
+def is_handle(wanted: str, session_id: str) -> bool:
+    """Whether a form names this session, also on a page shown before a SECRET_KEY rotation."""
+    return any(hmac.compare_digest(handle(session_id, each).encode(), wanted.encode())
+               for each in index().generations)
 
 
 def record_key(session_id: str) -> str:
@@ -164,12 +184,36 @@ def apply_token_revocation(sub: str) -> None:
                 extra={"event": "token_revoked", "reason": "token-revoked", "sub": sub})
 
 
-def on_sign_out(sub: str, session_id: str) -> None:
-    index().remove(index().user_key(sub), session_id)
+def on_new_secret_key(sub: str) -> None:
+    """This session's record was sealed under a SECRET_KEY_FALLBACKS key, and this request reseals it:
+    its entry and refresh-token lookups move to the current key's names, as if it signed in now (a
+    revoked mark found on the old entry is applied first, and its token gets no lookup)."""
+    for older in index().fallbacks:
+        key = older.user_key(sub)
+        entry = older.entry(key, current_id())
+        if entry and entry["tokens_revoked"] and "token" in session:
+            apply_token_revocation(sub)
+        older.remove(key, current_id())
+    on_sign_in(sub)
+
+
+def on_sign_out(sub: str, *session_ids: str) -> None:
+    """Out of the user's index, under the current key's name and under any fallback's."""
+    for each in index().generations:
+        each.remove(each.user_key(sub), *session_ids)
+
+
+def user_sessions(sub: str) -> dict[str, Entry]:
+    """The user's live sessions, by session id: indexed under the current key, or under a fallback
+    before a rotation (the current key's entry wins for a session found under both)."""
+    found: dict[str, Entry] = {}
+    for each in reversed(index().generations):
+        found.update(each.entries(each.user_key(sub)))
+    return found
 
 
 def other_live_sessions(sub: str) -> int:
-    return len([sid for sid in index().entries(index().user_key(sub)) if sid != current_id()])
+    return len([sid for sid in user_sessions(sub) if sid != current_id()])
 
 
 # --------------------------------------------------------------------------- ending sessions
@@ -188,18 +232,18 @@ def end_user_sessions(sub: str, reason: str, *, keep_sid: str | None = None, det
 
     Each record is deleted, so its next request anywhere is anonymous; each ending is an audit line.
     """
-    ended, key = 0, index().user_key(sub)
-    for session_id in index().entries(key):
+    ended = 0
+    for session_id in user_sessions(sub):
         if session_id != keep_sid:
-            end_indexed_session(sub, key, session_id, reason, detail)
+            end_indexed_session(sub, session_id, reason, detail)
             ended += 1
     return ended
 
 
-def end_indexed_session(sub: str, key: str, session_id: str, reason: str, detail: str = "") -> None:
+def end_indexed_session(sub: str, session_id: str, reason: str, detail: str = "") -> None:
     """Delete one session's record and index entry: its next request, anywhere, is anonymous."""
     index().records.delete(record_key(session_id))
-    index().remove(key, session_id)
+    on_sign_out(sub, session_id)
     log.info("session ended", extra={"event": "session_ended", "reason": detail or reason, "sub": sub})
     announce_end(sub, reason)
 
@@ -210,18 +254,22 @@ def drop_refresh_token(identifier: str, alg: str) -> int:
     `alg` is Cross-Account Protection's `token_identifier_alg`: `prefix` (the first 16 characters)
     or `hash_base64_sha512_sha512` (base64 of the token's double SHA-512, as token_keys stores it).
     """
-    if alg == "prefix":
-        key = f"rt:{index().space}:{index().digest('prefix|' + identifier[:PREFIX_LENGTH])}"
-    else:
-        key = f"rt:{index().space}:{index().digest('hash|' + identifier)}"
-    found = index().records.get(key)
-    if found is None:
-        return 0
-    user, _, session_id = found.decode().partition("\n")
-    entry = index().entries(user).get(session_id)
+    identifier, kind = (identifier[:PREFIX_LENGTH], "prefix") if alg == "prefix" else (identifier, "hash")
+    for each in index().generations:  # a session may have lookups under several keys: its entry is under one
+        found = each.records.get(each.token_key(identifier, kind))
+        if found is not None and mark_revoked(each, found.decode(), alg):
+            return 1
+    return 0
+
+
+def mark_revoked(where: SessionIndex, lookup: str, alg: str) -> bool:
+    """Mark the entry a refresh-token lookup names (user key, session id), if it is there and live.
+    A lookup made before a SECRET_KEY rotation names the entry under that key's names: `where`."""
+    user, _, session_id = lookup.partition("\n")
+    entry = where.entries(user).get(session_id)
     if entry is None:
-        return 0
-    index().put(user, session_id, {**entry, "tokens_revoked": True})
+        return False
+    where.put(user, session_id, {**entry, "tokens_revoked": True})
     log.info("refresh token marked revoked: the session drops it on its next use",
              extra={"event": "token_revoked", "reason": f"token-revoked ({alg})"})
-    return 1
+    return True

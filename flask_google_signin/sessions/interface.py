@@ -13,10 +13,12 @@ Server-side sessions are Flask-Session's base interface (saving, the cookie, `Va
   cookie;
 - small overrides: `open_session` (visitors to Flask's signed cookies; the record looked up under
   the cookie's prefixed name, which Flask-Session's own open_session would not read; a store that
-  does not answer gives a session marked unavailable, which becomes a 503 page; static files and
-  the host's session-exempt views never touch the store), `save_session` (a refused write sets no
-  cookie; a store failure is StoreUnavailable), `regenerate` (the old record is deleted even when
-  the session was just cleared, which Flask-Session's skips), and the cookie's attributes.
+  does not answer gives a session marked unavailable, which becomes a 503 page; a record that opens
+  only under a SECRET_KEY_FALLBACKS key is marked stale and modified, so the response seals it again
+  under SECRET_KEY; static files and the host's session-exempt views never touch the store),
+  `save_session` (a refused write sets no cookie; a store failure is StoreUnavailable), `regenerate`
+  (the old record is deleted even when the session was just cleared, which Flask-Session's skips),
+  and the cookie's attributes.
 
 The session cookie is HttpOnly and `SameSite=Lax` (Strict would drop it on the provider's redirect
 back), and Secure as GOOGLE_SIGNIN_COOKIE_SECURE says; when Secure, it is named `__Host-` plus the
@@ -42,7 +44,7 @@ from flask_session.base import ServerSideSession, ServerSideSessionInterface
 
 from ..errors import StoreUnavailable
 from ..settings import settings
-from ..store import Vault, new_secret
+from ..store import Opened, Vault, new_secret
 from .record import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class SealedSession(ServerSideSession):
         self.server_side = False  # a signed-in session's record; False: a visitor's signed cookie
         self.stored = False  # its record exists in the store: updates only (Redis SET XX)
         self.unavailable = False  # the store did not answer when it was opened
+        self.stale = False  # its record opened only under a SECRET_KEY_FALLBACKS key: resealed by this request
         self.written: dict[str, Any] | None = None  # what write_now stored: not stored again unchanged
 
 
@@ -117,18 +120,22 @@ class SealedSessions(CookiePolicy, ServerSideSessionInterface):
         return (self.key_prefix + match[1], match[2]) if match else None
 
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
+        opened = self._open_record(store_id)
+        return None if opened is None else opened.data
+
+    def _open_record(self, store_id: str) -> Opened | None:
         parts = self._split(store_id)
         if parts is None:
             return None  # not a cookie we issued
         key, secret = parts
-        return self.vault.load(key, self.vault.opener(secret))
+        return self.vault.load(key, secret)
 
     def _upsert_session(self, session_lifetime: timedelta, sess: SealedSession, store_id: str) -> None:
         data = dict(sess)
         if data == sess.written:
             return
         key, secret = self._split(store_id) or ("", "")
-        if not self.vault.save(key, self.vault.opener(secret), data, record_lifetime(data), exists=sess.stored):
+        if not self.vault.save(key, secret, data, record_lifetime(data), exists=sess.stored):
             raise WriteRefused
         sess.stored, sess.written = True, data
 
@@ -148,18 +155,19 @@ class SealedSessions(CookiePolicy, ServerSideSessionInterface):
         # Flask-Session's open_session would read the cookie under SESSION_COOKIE_NAME, not under
         # get_cookie_name (which its save_session uses): the record is looked up here, as it does.
         try:
-            data = self._retrieve_session_data(self.key_prefix + cookie)
+            opened = self._open_record(self.key_prefix + cookie)
         except self.vault.store_errors as exc:
             log.warning("session store unavailable: %s", type(exc).__name__)
             sess = self.fresh()
             sess.unavailable = True  # the request then gets the 503 page
             return sess
-        if data is None:  # the record is gone (ended, expired): a visitor now, and the stale cookie goes
+        if opened is None:  # the record is gone (ended, expired): a visitor now, and the stale cookie goes
             visitor = self.fresh()
             visitor.modified = True
             return visitor
-        sess = SealedSession(data, sid=cookie)
+        sess = SealedSession(opened.data, sid=cookie)
         sess.server_side = sess.stored = True
+        sess.stale = sess.modified = opened.stale  # modified: this request's response reseals it
         return sess
 
     def exempt_paths(self, app: Flask) -> frozenset[str]:

@@ -68,9 +68,8 @@ def save_pending(state: str, data: PendingData) -> None:
     key = records.pending_key(digest(secret))
     pending: PendingSignIn = {"state": state, "data": data}
     try:
-        outcome = vault.add_pending(key, vault.opener(secret), pending, PENDING_LIFETIME,
-                                    settings()["PENDING_SIGNINS_MAX"], limits.windows("login"),
-                                    digest(limits.client())[:16])
+        outcome = vault.add_pending(key, secret, pending, PENDING_LIFETIME, settings()["PENDING_SIGNINS_MAX"],
+                                    limits.windows("login"), digest(limits.client())[:16])
     except vault.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
     if outcome > 0:
@@ -98,7 +97,7 @@ def take_pending(state: str | None) -> PendingData | None:
     vault = session_interface().vault
     key = vault.records.pending_key(digest(secret))
     try:
-        opened = vault.take_pending(key, vault.opener(secret))
+        opened = vault.take_pending(key, secret)
     except vault.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
     entry = cast("PendingSignIn | None", opened)  # sealed (authenticated) by save_pending: what it wrote

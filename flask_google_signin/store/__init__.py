@@ -15,7 +15,7 @@ from .base import ADDED, FULL, SHED, Records, Window
 from .files import FolderRecords
 from .sealing import Sealer, digest, namespace, new_secret
 from .timed import TimedRecords
-from .vault import Vault
+from .vault import Opened, Vault
 
 try:
     from .redis import RedisRecords, redis_client
@@ -26,8 +26,8 @@ except ModuleNotFoundError as exc:  # the `redis` extra is not installed: files 
 else:
     HAVE_REDIS = True
 
-__all__ = ["ADDED", "FULL", "SHED", "FolderRecords", "Records", "Sealer", "TimedRecords", "Vault", "Window", "digest",
-           "namespace", "new_secret", "open_records"]
+__all__ = ["ADDED", "FULL", "SHED", "FolderRecords", "Opened", "Records", "Sealer", "TimedRecords", "Vault",
+           "Window", "digest", "namespace", "new_secret", "open_records"]
 
 
 def open_records(config: Mapping[str, Any], space: str, pending_lifetime: int) -> Records:

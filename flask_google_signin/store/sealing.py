@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -34,17 +34,25 @@ class Sealer:
 
     key = HKDF-SHA256(ikm = the browser's secret, salt = SECRET_KEY, info = deployment namespace).
     The record's store key is the associated data, so a record moved to another key does not open.
+    Records are sealed under the current SECRET_KEY only; `older_keys` gives the keys a record sealed
+    before a rotation opens with (one per SECRET_KEY_FALLBACKS key).
     """
 
-    def __init__(self, secret_key: str, space: str) -> None:
+    def __init__(self, secret_key: str, space: str, fallbacks: Sequence[str] = ()) -> None:
         self.salt = hashlib.sha256(secret_key.encode()).digest()
+        self.older_salts = [hashlib.sha256(key.encode()).digest() for key in fallbacks]
         self.info = f"flask-google-signin record v1|{space}".encode()
         self.encode = msgspec.json.Encoder().encode  # JSON: integers of any size round-trip
         self.decode = msgspec.json.Decoder(dict).decode
 
-    def key(self, secret: str) -> AESGCM:
-        material = HKDF(hashes.SHA256(), 32, self.salt, self.info).derive(secret.encode())
+    def key(self, secret: str, salt: bytes | None = None) -> AESGCM:
+        material = HKDF(hashes.SHA256(), 32, salt or self.salt, self.info).derive(secret.encode())
         return AESGCM(material)
+
+    def older_keys(self, secret: str) -> Iterator[AESGCM]:
+        """`secret`'s key under each SECRET_KEY_FALLBACKS key, in their order: derived one at a time,
+        as each is tried, since a record opens with one key at most."""
+        return (self.key(secret, salt) for salt in self.older_salts)
 
     def seal(self, key: AESGCM, data: Mapping[str, Any], aad: str) -> bytes:
         nonce = os.urandom(NONCE_SIZE)

@@ -2,7 +2,8 @@
 Flask-WTF set-up is.
 
 The token is an HMAC of the signed-in session's id under a key derived from SECRET_KEY: it lives as
-long as the session, changes with it (sign-in gives a new id), and costs no store write. A form
+long as the session, changes with it (sign-in gives a new id), and costs no store write. A form shown
+before a SECRET_KEY rotation still posts: a token under a SECRET_KEY_FALLBACKS key is accepted. A form
 posted with the host's Flask-WTF token (a host template's `csrf_token()` under CSRFProtect) is
 accepted too, when Flask-WTF itself accepts it for this session.
 """
@@ -47,6 +48,9 @@ def valid_csrf() -> bool:
     sent = request.form.get(FIELD, "")
     expected = csrf_token()
     if expected and hmac.compare_digest(sent.encode(), expected.encode()):
+        return True
+    if expected and any(hmac.compare_digest(sent.encode(), _token(key, current_id()).encode())
+                        for key in settings()["SECRET_KEY_FALLBACKS"]):
         return True
     if sent and "csrf" in current_app.extensions:  # the host's Flask-WTF token, under its own rules
         try:

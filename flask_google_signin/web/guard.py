@@ -84,6 +84,8 @@ def load_identity() -> None:
             return
         record["policy"] = fingerprint()
     set_identity(found)
+    if sess.stale:  # the first request since a SECRET_KEY rotation: resealed, and indexed anew
+        accounts.on_new_secret_key(found.sub)
     if now - record.get("last_seen", 0) >= TOUCH_INTERVAL:  # the idle clock, written at most once a minute
         record["last_seen"] = int(now)
         accounts.on_touch(found.sub)

@@ -3,7 +3,6 @@ of one, of all others, or everywhere (POST forms, CSRF-checked)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
@@ -11,7 +10,15 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..accounts.google_api import revoke_at_google
-from ..accounts.index import announce_end, end_indexed_session, end_user_sessions, handle, index
+from ..accounts.index import (
+    announce_end,
+    end_indexed_session,
+    end_user_sessions,
+    handle,
+    is_handle,
+    on_sign_out,
+    user_sessions,
+)
 from ..errors import SIGNED_OUT_EVERYWHERE
 from ..sessions.identity import GoogleIdentity, identity, set_identity
 from ..sessions.interface import current_id, end_session
@@ -36,7 +43,7 @@ def sessions_page() -> ResponseReturnValue:
     if who is None:
         return redirect(url_for("google_signin.login", next=url_for(".sessions_page")))
     current = current_id()
-    entries = sorted(index().entries(index().user_key(who.sub)).items(),
+    entries = sorted(user_sessions(who.sub).items(),
                      key=lambda item: (item[0] != current, -item[1]["last_active"]))
     rows = [{"handle": handle(sid), "current": sid == current, **entry} for sid, entry in entries]
     return render_template("google_signin/sessions.html", rows=rows)
@@ -55,10 +62,10 @@ def signed_in_user() -> GoogleIdentity:
 @bp.post("/sessions/end")
 def end_one() -> ResponseReturnValue:
     who = signed_in_user()
-    wanted, key = request.form.get("session", ""), index().user_key(who.sub)
-    for session_id in index().entries(key):
-        if hmac.compare_digest(handle(session_id).encode(), wanted.encode()) and session_id != current_id():
-            end_indexed_session(who.sub, key, session_id, "ended_elsewhere")
+    wanted = request.form.get("session", "")
+    for session_id in user_sessions(who.sub):
+        if is_handle(wanted, session_id) and session_id != current_id():
+            end_indexed_session(who.sub, session_id, "ended_elsewhere")
     return redirect(url_for(".sessions_page"), code=303)
 
 
@@ -75,7 +82,7 @@ def end_all() -> ResponseReturnValue:
     who = signed_in_user()
     revoke_at_google(who.sub)
     end_user_sessions(who.sub, "everywhere", keep_sid=current_id())
-    index().remove(index().user_key(who.sub), current_id())
+    on_sign_out(who.sub, current_id())
     log.info("session ended", extra={"event": "session_ended", "reason": "everywhere", "sub": who.sub})
     end_session(SIGNED_OUT_EVERYWHERE)
     set_identity(None)

@@ -31,7 +31,7 @@ def test_the_environment_names_stay_as_they_were():
         "ALLOWED_DOMAINS", "ALLOWED_EMAILS", "PUBLIC_BASE_URL", "LOGIN_RATE_LIMIT", "PENDING_SIGNINS_MAX",
         "RISC_CONFIGURATION_URL", "RISC_RATE_LIMIT", "TRUSTED_PROXIES", "LOG_FORMAT", "LOG_LEVEL", "LOG_PROBES",
         "METRICS_PORT", "METRICS_HOST", "GOOGLE_CALENDAR_API_URL", "GOOGLE_SIGNIN_EXPIRED_GRACE", "TRUSTED_HOSTS",
-        "HSTS_INCLUDE_SUBDOMAINS",
+        "HSTS_INCLUDE_SUBDOMAINS", "SECRET_KEY_FALLBACKS",
     }
     settings = load_settings({"PERMANENT_SESSION_LIFETIME": "600", "SESSION_COOKIE_SECURE": "false",
                               "ALLOWED_DOMAINS": "example.com"})
@@ -60,6 +60,15 @@ def test_values_are_parsed_from_strings():
     assert settings["ALLOWED_DOMAINS"] == ["example.com", "b.org"]
     assert settings["GOOGLE_OFFLINE_ACCESS"] is True
     assert settings["TRUSTED_PROXIES"] == 2 and settings["PERMANENT_SESSION_LIFETIME"] == 600
+
+
+def test_secret_key_fallbacks_is_a_comma_list_of_keys_as_written(tmp_path):
+    """The older keys of a SECRET_KEY rotation, for the extension and Flask alike: empty items dropped."""
+    assert by_variable({})["SECRET_KEY_FALLBACKS"] == []
+    assert by_variable({"SECRET_KEY_FALLBACKS": " Old-Key-2, ,old-key-1,"})["SECRET_KEY_FALLBACKS"] == [
+        "Old-Key-2", "old-key-1"]
+    app = create_app(base_config(tmp_path), environ={"SECRET_KEY_FALLBACKS": "Old-Key-2,old-key-1"})
+    assert app.config["SECRET_KEY_FALLBACKS"] == ["Old-Key-2", "old-key-1"]  # what Flask reads
 
 
 @pytest.mark.parametrize(("name", "value"), [

@@ -115,6 +115,13 @@ class Users:
         self.browsers[name] = browser
         self.google.token_extra = {}
 
+    def carry_to(self, app) -> None:
+        """The same browsers, on `app`: another deployment on the same store (after a key rotation)."""
+        for name, browser in self.browsers.items():
+            self.browsers[name] = app.test_client()
+            self.browsers[name].set_cookie("session", browser.get_cookie("session").value)
+        self.app = app
+
     def signed_in(self) -> dict[str, bool]:
         """Who a page still knows (GET /profile answers 200 only while signed in)."""
         return {name: b.get("/profile").status_code == 200 for name, b in self.browsers.items()}
@@ -136,12 +143,24 @@ def app(make_app):
 
 @pytest.fixture(params=STORES)
 def store_app(request, make_app):
-    if request.param == "cachelib":
-        return make_app(RISC_RATE_LIMIT="1000/second")
-    server = request.getfixturevalue("redis_server")
-    app = make_app(SESSION_TYPE="redis", REDIS_URL=server.url, RISC_RATE_LIMIT="1000/second")
-    testing.store(app).client.flushdb()
+    """The app on each store; `make(**overrides)` builds more instances on the same store."""
+
+    def make(**overrides):
+        if request.param == "redis":
+            overrides = {"SESSION_TYPE": "redis", "REDIS_URL": request.getfixturevalue("redis_server").url,
+                         **overrides}
+        return make_app(RISC_RATE_LIMIT="1000/second", **overrides)
+
+    app = make()
+    app.make = make
+    if request.param == "redis":
+        testing.store(app).client.flushdb()
     return app
+
+
+def rotated(app):
+    """The app deployed again under a new SECRET_KEY, the old one kept as a fallback, on the same store."""
+    return app.make(SECRET_KEY="new-secret-key", SECRET_KEY_FALLBACKS=[app.config["SECRET_KEY"]])
 
 
 @pytest.fixture
@@ -259,6 +278,50 @@ def test_several_events_in_one_token_all_apply(app, google, fake_risc, calls):
     assert deliver(app, fake_risc.token(events)).status_code == 202
     assert users.signed_in() == {"alice": False, "bob": False}
     assert [c[1:] for c in calls] == [(ALICE, "sessions-revoked"), (BOB, "account-disabled")]
+
+
+# --------------------------------------------------------------------------- after a SECRET_KEY rotation
+
+
+def test_a_user_event_after_a_key_rotation_ends_sessions_indexed_before_it(store_app, google, fake_risc, calls):
+    """Alice's phone makes a request after the rotation (indexed anew, under the new key), her first
+    session makes none (indexed under the old key only): the event ends both."""
+    users = Users(store_app, google)
+    users.sign_in("alice-phone", ALICE, ALICE_REFRESH)
+    users.carry_to(rotated(store_app))
+    assert users.browsers["alice-phone"].get("/profile").status_code == 200
+
+    assert deliver(users.app, fake_risc.token(user_event(REVOKED, ALICE))).status_code == 202
+
+    assert users.signed_in() == {"alice": False, "bob": True, "alice-phone": False}
+    assert calls == [("end_user_sessions", ALICE, "sessions-revoked")]
+
+
+@pytest.mark.parametrize("request_since", [False, True], ids=["no-request-since", "a-request-since"])
+def test_token_revoked_after_a_key_rotation_finds_a_token_indexed_before_it(store_app, google, fake_risc, caplog,
+                                                                             request_since):
+    """The refresh token's lookups were made under the old key; a request since moved them to the new
+    key's, where an instance without the fallback finds them too."""
+    caplog.set_level(logging.INFO)
+    users = Users(store_app, google, expires_in=30)
+    users.carry_to(rotated(store_app))
+    receiver = users.app
+    if request_since:
+        assert users.browsers["alice"].get("/profile").status_code == 200
+        receiver = store_app.make(SECRET_KEY="new-secret-key")
+
+    response = deliver(receiver, fake_risc.token(token_event(ALICE_REFRESH[:16])))
+
+    assert response.status_code == 202
+    [line] = logged(caplog, "risc_event")
+    assert "1 session(s)" in line.getMessage()
+    with users.app.app_context():
+        marked = {sub: [entry["tokens_revoked"] for entry in accounts.user_sessions(sub).values()]
+                  for sub in (ALICE, BOB)}
+    assert marked == {ALICE: [True], BOB: [False]}
+    assert users.signed_in() == {"alice": True, "bob": True}
+    if not request_since:  # its first request after the rotation applies the mark
+        assert "token" not in users.record("alice") and "token" in users.record("bob")
 
 
 # --------------------------------------------------------------------------- a replay acts once

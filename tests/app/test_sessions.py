@@ -222,6 +222,24 @@ def test_the_file_store_never_unpickles(app, client, auth, tmp_path):
     assert not marker.exists()
 
 
+def test_a_session_sealed_before_a_key_rotation_stays_signed_in_and_is_resealed(store_app, google):
+    """A new SECRET_KEY, the old one in SECRET_KEY_FALLBACKS: the record opens under the fallback, and
+    that request writes it again under the new key, which alone opens it from then on."""
+    auth = AuthActions(store_app.test_client(), google)
+    auth.sign_in()
+    value = cookie(auth.client)
+    rotated = store_app.make(SECRET_KEY="new-secret-key", SECRET_KEY_FALLBACKS=["test-secret-key"])
+    new_key_only = store_app.make(SECRET_KEY="new-secret-key")
+    assert stored_record(new_key_only, value) is None  # sealed under the old key: dropping it signs out
+
+    browser = rotated.test_client()
+    browser.set_cookie("session", value)
+    assert browser.get("/profile").status_code == 200
+
+    assert stored_record(new_key_only, value)["user"]["sub"] == google.sub
+    assert stored_record(store_app, value) is None  # the old key opens it no more
+
+
 # --------------------------------------------------------------------------- 3. isolation
 
 
