@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 import logging
 import math
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeGuard
 
 import requests
 from authlib.common.urls import add_params_to_uri
@@ -226,11 +227,7 @@ class GoogleClient(FlaskOAuth2App):
         raw = token.get("id_token")
         if not isinstance(raw, str):
             raise IDTokenError("the token response has no ID token")
-        registry = JWSRegistry(algorithms=ALGORITHMS)
-        try:
-            decoded = jwt.decode(raw, KeySet.import_key_set(self.fetch_jwk_set()), registry=registry)
-        except InvalidKeyIdError:  # the provider rotated its keys: refetch once
-            decoded = jwt.decode(raw, KeySet.import_key_set(self.fetch_jwk_set(force=True)), registry=registry)
+        decoded = self.decode(raw)
         # Built per call: Authlib pops callables out of the options dict on first use.
         options = {
             "iss": {"essential": True, "values": self.id_token_issuers},
@@ -244,6 +241,42 @@ class GoogleClient(FlaskOAuth2App):
         claims.validate(leeway=leeway)
         _check_sane(claims, self.client_id)
         return UserInfo(claims)
+
+    def decode(self, raw: str) -> jwt.Token:
+        """The token's signature checked with the provider's keys, RS256 only; its claims not yet."""
+        registry = JWSRegistry(algorithms=ALGORITHMS)
+        try:
+            return jwt.decode(raw, KeySet.import_key_set(self.fetch_jwk_set()), registry=registry)
+        except InvalidKeyIdError:  # the provider rotated its keys: refetch once
+            return jwt.decode(raw, KeySet.import_key_set(self.fetch_jwk_set(force=True)), registry=registry)
+
+    def verify_id_token(self, raw: str, audiences: Sequence[str], nonce: str | None = None) -> dict[str, Any]:
+        """An ID token the site did not ask for through its redirect: One Tap's credential, a bearer
+        token from an app or a service. Signature (RS256, the provider's keys), `iss`, `aud` (a single
+        audience, one of `audiences`), `exp`, `iat` (in the past; as old as `exp` allows: Google's
+        live an hour), `sub`, and `nonce` when one is given. Not `azp` (an Android or iOS app's token
+        for the server names the app there) nor `at_hash` (no access token comes with it).
+        Raises IDTokenError or JoseError; provider_errors() turns either into `identity_rejected`."""
+        claims = dict(self.decode(raw).claims)
+        aud = claims.get("aud")
+        audience = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
+        if not isinstance(audience, str) or audience not in audiences:
+            raise IDTokenError("aud is not an accepted audience")
+        if claims.get("iss") not in self.id_token_issuers:
+            raise IDTokenError("iss is not the provider")
+        exp, iat, now = claims.get("exp"), claims.get("iat"), time.time()
+        if not (is_number(exp) and is_number(iat)):
+            raise IDTokenError("iat/exp are not numbers")
+        if exp <= now - LEEWAY:
+            raise IDTokenError("the token has expired")
+        if iat > now + LEEWAY or exp <= iat:
+            raise IDTokenError("iat is in the future, or exp is not after it")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > 255:
+            raise IDTokenError("sub is missing or malformed")
+        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+            raise IDTokenError("nonce does not match")
+        return claims
 
     def fetch_userinfo(self, token: Mapping[str, Any], id_claims: Mapping[str, Any]) -> dict[str, Any]:
         """Core 5.3.2: userinfo is only trusted when its `sub` is the ID token's.
@@ -303,6 +336,10 @@ def _check_sane(claims: Mapping[str, Any], client_id: str) -> None:
         raise IDTokenError("iat is too far in the past")
     if claims["exp"] <= claims["iat"]:
         raise IDTokenError("exp is not after iat")
+
+
+def is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def keep_token(token: Mapping[str, Any], previous: Token | None = None) -> Token:
