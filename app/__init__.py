@@ -16,7 +16,7 @@ from .config import ROOT, ConfigError, app_config, by_variable
 from .env import environment
 from .errors import register_errorhandlers
 from .logs import init_logging
-from .security import init_security
+from .security import init_csp, init_security
 
 
 def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -37,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None, environ: Mapping[str, st
         google_signin = GoogleSignIn(app)
     except ConfigError as exc:
         raise ConfigError(by_variable(str(exc))) from None
+    init_csp(app)
     register_blueprints(app)
     google_signin.session_exempt(health.healthz)  # probes answer whatever the session store does
     google_signin.session_exempt(health.readyz)

@@ -112,6 +112,7 @@ def profile() -> BaseResponse | str:
         token_expires_at=access.expires_at,
         has_refresh_token=access.has_refresh_token,
         google_access=access.active,
+        signed_in_with=info.signed_in_with,
         calendar_connected=calendar_connected(),
         signed_in_at=info.signed_in_at,
         session_expires_at=info.expires_at,

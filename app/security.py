@@ -5,20 +5,23 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from flask_google_signin import csp_sources
+
 from .assets import static_files
 
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data: https://*.googleusercontent.com",  # Google's avatar host
-    "font-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data: https://*.googleusercontent.com",  # Google's avatar host
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+BASE_CSP = "; ".join(f"{name} {value}" for name, value in CSP.items())  # until init_csp: an app without the extension
 # RFC 9700 4.2.4: the code must not leak through Referer. Elsewhere keep a same-origin
 # Referer, which Flask-WTF's strict CSRF check needs over https for forms other than sign-out
 # (sign-out checks Sec-Fetch-Site / Origin instead, so it works from the no-referrer pages too).
@@ -38,7 +41,7 @@ PAGE_HEADERS = {policy: [*headers, ("Cache-Control", "no-store")] for policy, he
 def set_headers(response: Response) -> Response:
     headers = response.headers
     if not headers.getlist("Content-Security-Policy"):  # a view may set its own
-        headers.add("Content-Security-Policy", CSP)
+        headers.add("Content-Security-Policy", current_app.config.get("CONTENT_SECURITY_POLICY", BASE_CSP))
     policy = "no-referrer" if request.path in NO_REFERRER_PATHS else "same-origin"
     if request.endpoint != "static" or response.status_code not in (200, 304):
         headers.extend(PAGE_HEADERS[policy])  # no-store: pages may show personal data
@@ -62,3 +65,11 @@ def init_security(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     app.after_request(set_headers)
+
+
+def init_csp(app: Flask) -> None:
+    """The policy, once the extension is in: One Tap (GOOGLE_SIGNIN_ONE_TAP) adds Google's sources."""
+    extra = csp_sources(app)
+    directives = {name: f"{value} {extra[name]}" if name in extra else value for name, value in CSP.items()}
+    directives.update({name: f"'self' {value}" for name, value in extra.items() if name not in CSP})
+    app.config["CONTENT_SECURITY_POLICY"] = "; ".join(f"{name} {value}" for name, value in directives.items())

@@ -23,6 +23,10 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "provider_unreachable": (503, "The sign-in provider could not be reached. Please try again shortly."),
     "discovery_mismatch": (502, "The sign-in provider's configuration does not match."),
     "discovery_incomplete": (502, "The sign-in provider's configuration is incomplete."),
+    "one_tap_csrf": (400, "The sign-in from Google's prompt could not be checked (its form token is missing). "
+                          "Please try again."),
+    "one_tap_nonce": (400, "The sign-in from Google's prompt did not come from this page. Please try again."),
+    "one_tap_replayed": (400, "This sign-in from Google's prompt was used already. Please start again."),
     "identity_rejected": (401, "The identity sent by the sign-in provider failed verification."),
     "not_allowed": (403, "This account is not allowed to sign in here."),
     "user_refused": (403, "This account has no access to this site."),

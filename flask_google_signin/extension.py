@@ -18,7 +18,7 @@ from .sessions.interface import PENDING_LIFETIME, init_sessions
 from .sessions.limits import init_limits
 from .settings import ConfigError, config_key, read_settings
 from .store import TimedRecords, Vault, namespace, open_records
-from .web import cli, csrf, guard, pages, risc, sessions_page, signin
+from .web import cli, csrf, guard, one_tap, pages, risc, sessions_page, signin
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,6 +82,8 @@ class GoogleSignIn:
             blueprints.append(sessions_page.bp)
         if settings["RISC"]:
             blueprints.append(risc.bp)
+        if settings["ONE_TAP"]:
+            blueprints.append(one_tap.bp)
         prefix = (url_prefix or "").rstrip("/") or None
         refuse_taken_routes(app, blueprints, prefix)
         if settings["METRICS"]:
@@ -109,6 +111,7 @@ class GoogleSignIn:
         # The extension's own pages need these, whatever the host's templates do; prefixed, they
         # take no name of the host's.
         app.jinja_env.globals.update(google_signin_csrf_token=csrf.csrf_token,
+                                     google_signin_one_tap=one_tap.one_tap_markup,
                                      google_signin_base=settings["BASE_TEMPLATE"] or LAYOUT)
         if add_context_processor:
             app.context_processor(template_context(app))

@@ -22,6 +22,7 @@ import limits
 from flask import current_app
 
 GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
+GIS_CLIENT_URL = "https://accounts.google.com/gsi/client"  # Google Identity Services' client script (One Tap)
 GOOGLE_RISC_CONFIGURATION_URL = "https://accounts.google.com/.well-known/risc-configuration"
 REQUIRED = ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 
@@ -106,6 +107,14 @@ def host_ports(value: str) -> list[str]:
     return found
 
 
+def web_url(value: str) -> str:
+    """An absolute http(s) URL, such as a script's the pages load."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError(f"expected an absolute https:// URL, got {value!r}")
+    return value.strip()
+
+
 def redis_url(value: str) -> str:
     """A Cluster node to start from: redis:// or rediss:// (TLS) with a host; database 0, the only one."""
     parts = urlsplit(value.strip())
@@ -164,6 +173,9 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "RISC": (boolean, False),
     "METRICS": (boolean, False),
     "BASE_TEMPLATE": (str, ""),
+    "ONE_TAP": (boolean, False),  # Google's One Tap prompt on pages with the sign-in button (web/one_tap.py)
+    "ONE_TAP_AUTO_SELECT": (boolean, False),  # the prompt signs a returning user in without a click
+    "GIS_CLIENT_URL": (web_url, GIS_CLIENT_URL),
 }
 
 

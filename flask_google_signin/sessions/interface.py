@@ -265,7 +265,8 @@ class SessionInfo:
     last_seen: int  # Unix time, to the minute: the idle lifetime counts from here
     expires_at: int  # Unix time: the earlier of the idle and the absolute end
     idle_timeout: int  # seconds without a request after which the session ends
-    userinfo: dict[str, Any]  # the provider's userinfo response, as sent
+    userinfo: dict[str, Any]  # the provider's userinfo response, as sent (One Tap: the ID token's profile claims)
+    signed_in_with: str = "redirect"  # or "one_tap": Google gave an identity and no access token
 
 
 def session_end(record: Mapping[str, Any]) -> tuple[int, str]:
@@ -305,7 +306,8 @@ def current_session() -> SessionInfo | None:
         return None
     expires_at, _ = session_end(record)
     return SessionInfo(record.get("signed_in_at", 0), record.get("last_seen", 0), expires_at,
-                       int(settings()["IDLE_TIMEOUT"]), dict(record.get("userinfo", {})))
+                       int(settings()["IDLE_TIMEOUT"]), dict(record.get("userinfo", {})),
+                       record.get("method", "redirect"))
 
 
 def record_lifetime(record: Mapping[str, Any]) -> int:

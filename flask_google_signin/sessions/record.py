@@ -47,6 +47,7 @@ class SessionRecord(TypedDict, total=False):
     google_access_ended: str  # why the tokens were dropped (the refused refresh's error code, "disconnected")
     declined_scopes: list[str]  # asked for by the last connect_scopes and not granted (granular consent)
     browser: str  # "Firefox 133 on Ubuntu", from the User-Agent at sign-in (the sessions page)
+    method: str  # how the user signed in: "one_tap" (an ID token only, no Google access); absent: the redirect
     # Flask's and Flask-WTF's own keys
     _flashes: list[Sequence[str]]  # (category, message): tuples when flashed, lists once read from the store
     csrf_token: str  # Flask-WTF's raw token for the sign-out form

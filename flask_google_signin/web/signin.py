@@ -135,10 +135,12 @@ def provider_error(error: str, description: str | None, trusted: bool) -> SignIn
     return SignInError(kind, f"provider error {code}", provider_code=code, said=(description or "") if trusted else "")
 
 
-def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[str, Any] | None) -> GoogleIdentity:
+def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[str, Any] | None,
+            method: str | None = None) -> GoogleIdentity:
     """A new server-side session under a new id (no fixation), holding what the pages need, and
     what the host kept in the visitor's session; stored before it returns. The host's user_loader
-    is asked first: None refuses the sign-in (403), and nothing is stored."""
+    is asked first: None refuses the sign-in (403), and nothing is stored. `method`: "one_tap", or
+    None for the redirect."""
     now = int(time.time())
 
     def claim(name: str) -> Any:  # userinfo's value, else the ID token's
@@ -161,6 +163,8 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
                              "policy": fingerprint()}
     if token is not None:
         record["token"] = keep_token(token)
+    if method:
+        record["method"] = method
     record["browser"] = describe_browser(request.headers.get("User-Agent", ""))
     session.update({**kept, **record})
     session_interface().regenerate(sealed_session())

@@ -155,7 +155,7 @@ def extension_routes() -> set[str]:
     """The paths a bare host gains from GoogleSignIn(app) with every part on, variable parts cut off."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY="k", GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="s", GOOGLE_SIGNIN_SESSIONS_PAGE=True,
-                      GOOGLE_SIGNIN_RISC=True)
+                      GOOGLE_SIGNIN_RISC=True, GOOGLE_SIGNIN_ONE_TAP=True)
     app.instance_path = str(ROOT / "instance")
     GoogleSignIn(app)
     return {rule.rule.split("<")[0].rstrip("/") or "/" for rule in app.url_map.iter_rules()}
