@@ -77,14 +77,17 @@ def one_tap_markup(next_url: str | None = None) -> Markup:
     if identity() is not None:
         return script
     value = request.cookies.get(nonce_cookie(), "")
-    if len(value) != 43:  # ours are 32 random bytes, base64url: anything else is replaced
+    fresh = len(value) != 43  # ours are 32 random bytes, base64url: anything else is replaced
+    if fresh:
         value = secrets.token_urlsafe(32)
-        secure = config["COOKIE_SECURE"]
+    secure = config["COOKIE_SECURE"]
 
-        @after_this_request
-        def remember(response: Response) -> Response:
+    @after_this_request
+    def remember(response: Response) -> Response:
+        if fresh:
             response.set_cookie(nonce_cookie(), value, httponly=True, secure=secure, samesite="Lax", path="/")
-            return response
+        response.vary.add("Cookie")  # the page holds this browser's nonce: never one cached for another
+        return response
 
     path = url_for("google_signin_one_tap.one_tap", next=safe_next(next_url or request.full_path.rstrip("?")))
     base = (config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")  # as the redirect URI is built

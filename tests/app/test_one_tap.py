@@ -138,7 +138,7 @@ def test_signed_in_pages_load_the_script_for_the_sign_out_button_only(one_tap_ap
     assert OneTap(client, google).sign_in().status_code == 303
     page = client.get("/profile").get_data(as_text=True)
     assert f'<script src="{GIS}" async></script>' in page and "g_id_onload" not in page
-    assert re.search(r'<button type="submit" class="[^"]*\bg_id_signout\b', page)  # Google's class: no auto sign-in after
+    assert re.search(r'<button type="submit" class="[^"]*\bg_id_signout\b', page)  # Google's: no sign-in after
 
 
 # --------------------------------------------------------------------------- POST /login/one-tap
