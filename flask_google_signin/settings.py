@@ -48,6 +48,11 @@ def key_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def text_list(value: str) -> list[str]:
+    """Comma separated, kept as written: client ids and URLs are compared exactly, case included."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -164,6 +169,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "RISC": (boolean, False),
     "METRICS": (boolean, False),
     "BASE_TEMPLATE": (str, ""),
+    "BEARER_AUDIENCES": (text_list, []),  # empty: bearer ID tokens are not accepted anywhere
 }
 
 
