@@ -13,6 +13,7 @@ import pytest
 import redis
 import requests
 from flask import Flask, jsonify
+from flask_wtf import CSRFProtect
 from joserfc.jwk import RSAKey
 
 from flask_google_signin import GoogleSignIn, current_user, google_identity, login_required, parse_settings, testing
@@ -320,6 +321,28 @@ def test_a_service_account_not_on_the_allow_list_is_403(tmp_path, google):
     app = make_api(tmp_path, GOOGLE_SIGNIN_ALLOWED_DOMAINS="example.com")  # no hd: a domain never admits one
     response = app.test_client().get("/api/whoami", headers=bearer(service_account_token(google)))
     assert response.status_code == 403
+
+
+def test_the_csrf_recipe_asks_a_token_of_cookie_callers_only(tmp_path, google):
+    """docs/bearer.md: with the host's blanket CSRFProtect, a bearer POST view exempt from it checks
+    Flask-WTF's token itself, for session callers only."""
+    app = make_api(tmp_path, GOOGLE_SIGNIN_ALLOWED_EMAILS="ada@example.com")
+    csrf = CSRFProtect(app)
+
+    @app.post("/api/notes")
+    @csrf.exempt
+    @login_required(bearer=True)
+    def add_note():
+        if google_identity().via == "session":
+            csrf.protect()
+        return jsonify(added=True)
+
+    by_token = app.test_client().post("/api/notes", headers=bearer(mint(google)))
+    assert by_token.status_code == 200
+    auth = AuthActions(app.test_client(), google)
+    assert auth.sign_in().status_code == 302
+    assert auth.client.post("/api/notes").status_code == 400  # a browser's POST without the form's token
+    assert auth.client.post("/api/reports").status_code == 400  # not exempt: CSRFProtect's own check
 
 
 def test_a_provider_whose_keys_cannot_be_had_is_503_problem_details(tmp_path, google):
