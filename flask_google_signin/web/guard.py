@@ -202,7 +202,7 @@ def _guard(view: F, *, bearer: bool) -> F:
         if request.method == "OPTIONS":
             return view(*args, **kwargs)
         accepts_bearer = bearer and bearer_tokens.enabled()
-        if accepts_bearer and identity() is None:  # already done when the view was found marked
+        if accepts_bearer and identity() is None:  # a no-op when load_identity found this view marked
             bearer_tokens.load_bearer(hooks().user_loader)
         if identity() is None:
             return refuse(accepts_bearer)
@@ -211,7 +211,6 @@ def _guard(view: F, *, bearer: bool) -> F:
     if bearer:
         bearer_tokens.mark(wrapper)
     return cast(F, wrapper)
-
 
 
 LOADER.append(load_identity)
