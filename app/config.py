@@ -62,7 +62,8 @@ SIGNIN_VARIABLES: dict[str, str] = {
     "PERMANENT_SESSION_LIFETIME": "GOOGLE_SIGNIN_IDLE_TIMEOUT",
     "SESSION_ABSOLUTE_LIFETIME": "GOOGLE_SIGNIN_ABSOLUTE_TIMEOUT",
     **{name: name for name in ("GOOGLE_SIGNIN_EXPIRED_GRACE", "GOOGLE_SIGNIN_ONE_TAP",
-                               "GOOGLE_SIGNIN_ONE_TAP_AUTO_SELECT", "GOOGLE_SIGNIN_GIS_CLIENT_URL")},
+                               "GOOGLE_SIGNIN_ONE_TAP_AUTO_SELECT", "GOOGLE_SIGNIN_GIS_CLIENT_URL",
+                               "GOOGLE_SIGNIN_BEARER_AUDIENCES")},
     **{name: f"GOOGLE_SIGNIN_{name}" for name in _OWN},
 }
 # The reference app shows every part of the extension.

@@ -134,6 +134,11 @@ def check_start(app: Flask, settings: dict[str, Any]) -> None:
     if settings["cookie_name"].startswith("__Secure-"):
         log.warning("SESSION_COOKIE_DOMAIN or SESSION_COOKIE_PATH is set: the cookies are __Secure-, not "
                     "__Host-, and a sibling subdomain may set cookies the site reads")
+    if settings["BEARER_AUDIENCES"] and not (settings["ALLOWED_DOMAINS"] or settings["ALLOWED_EMAILS"]):
+        log.warning("%s is set without %s or %s: any Google account can call the views that take bearer tokens, "
+                    "service accounts of every Google Cloud project included (any of them can ask for a token of "
+                    "any audience). Set an allow-list, or refuse unknown callers in the user_loader.",
+                    config_key("BEARER_AUDIENCES"), config_key("ALLOWED_DOMAINS"), config_key("ALLOWED_EMAILS"))
     if not settings["PUBLIC_BASE_URL"] and not app.config.get("TRUSTED_HOSTS") and not app.debug:
         log.warning("Neither %s nor TRUSTED_HOSTS is set: the redirect URI is built from the request's Host "
                     "header. Set %s (and TRUSTED_HOSTS) wherever the site has a public address.",

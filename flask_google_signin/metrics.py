@@ -57,6 +57,7 @@ def histogram(name: str, documentation: str, labels: list[str], **options: Any) 
 # extension's appears in prometheus_client's registry.
 HTTP_REQUESTS: Any = Unrecorded()
 SIGNINS: Any = Unrecorded()
+BEARER: Any = Unrecorded()
 TOKEN_REFRESHES: Any = Unrecorded()
 SESSIONS_ENDED: Any = Unrecorded()
 SECURITY_EVENTS: Any = Unrecorded()
@@ -69,13 +70,16 @@ STORE_ERRORS: Any = Unrecorded()
 
 def enable() -> None:
     """Register the metrics in prometheus_client's default registry, once per process."""
-    global HTTP_REQUESTS, SIGNINS, TOKEN_REFRESHES, SESSIONS_ENDED, SECURITY_EVENTS, RATE_LIMITED, PENDING_SHED
+    global HTTP_REQUESTS, SIGNINS, BEARER, TOKEN_REFRESHES, SESSIONS_ENDED, SECURITY_EVENTS, RATE_LIMITED, PENDING_SHED
     global PROVIDER_DURATION, STORE_DURATION, STORE_ERRORS
     if not isinstance(SIGNINS, Unrecorded) or prometheus_client is None:
         return
     HTTP_REQUESTS = counter("http_requests", "HTTP responses by Flask endpoint and status.", ["route", "status"])
     SIGNINS = counter("signins", "Sign-ins finished at /callback: success, refused (reason: the error code) or "
                       "failed (the session store did not answer).", ["outcome", "reason"])
+    BEARER = counter("bearer_requests", "Requests with a bearer ID token on a view that accepts one: accepted, "
+                     "invalid_token (401), refused (403: the allow-lists or the user_loader) or unavailable (the "
+                     "provider's keys could not be had).", ["outcome"])
     TOKEN_REFRESHES = counter("token_refreshes", "Access-token refreshes: success, refused (the grant is gone) or "
                               "failed (the provider did not answer).", ["outcome"])
     SESSIONS_ENDED = counter("sessions_ended", "Signed-in sessions ended, by cause.", ["cause"])
@@ -94,6 +98,7 @@ def enable() -> None:
 
 # The fixed label values; those listed here are exported at 0 from the start, so rate() sees them.
 REFRESH_OUTCOMES = ("success", "refused", "failed")
+BEARER_OUTCOMES = ("accepted", "invalid_token", "refused", "unavailable")
 SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event", "user_loader", "policy")
 STORE_OPERATIONS = ("get", "put", "delete", "index", "pending", "limit", "ping")
 
@@ -103,6 +108,8 @@ def init_metrics(app: Flask) -> None:
     SIGNINS.labels("success", "none")
     for outcome in REFRESH_OUTCOMES:
         TOKEN_REFRESHES.labels(outcome)
+    for outcome in BEARER_OUTCOMES:
+        BEARER.labels(outcome)
     for cause in SESSION_END_CAUSES:
         SESSIONS_ENDED.labels(cause)
     app.after_request(count_response)
@@ -121,6 +128,11 @@ def count_response(response: Response) -> Response:
 def signin(outcome: str, reason: str = "none") -> None:
     """outcome: success, refused (reason: the SignInError code) or failed (reason: store_unavailable)."""
     SIGNINS.labels(outcome, reason).inc()
+
+
+def bearer(outcome: str) -> None:
+    """outcome: one of BEARER_OUTCOMES."""
+    BEARER.labels(outcome).inc()
 
 
 def token_refresh(outcome: str) -> None:

@@ -49,6 +49,11 @@ def key_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def text_list(value: str) -> list[str]:
+    """Comma separated, kept as written: client ids and URLs are compared exactly, case included."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
@@ -176,6 +181,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "ONE_TAP": (boolean, False),  # Google's One Tap prompt on pages with the sign-in button (web/one_tap.py)
     "ONE_TAP_AUTO_SELECT": (boolean, False),  # the prompt signs a returning user in without a click
     "GIS_CLIENT_URL": (web_url, GIS_CLIENT_URL),
+    "BEARER_AUDIENCES": (text_list, []),  # empty: bearer ID tokens are not accepted anywhere
 }
 
 

@@ -18,6 +18,10 @@ class GoogleIdentity:
     The values are the provider's, as sent: any JSON type, or None when it sent no such claim;
     `sub` is checked (a non-empty string). Truthy, and `is_authenticated`, as Flask-Login's users
     are; `current_user["name"]` still works, deprecated (CHANGELOG.md).
+
+    `via` says how this request proved who it is: "session" (the session cookie), or "bearer" (a
+    Google ID token in `Authorization: Bearer`, on a view that accepts one; `claims` are then that
+    token's). A bearer request has no session: no Google access, no CSRF token, nothing to sign out.
     """
 
     is_authenticated = True
@@ -26,7 +30,9 @@ class GoogleIdentity:
     #: True only while the user_loader is asked at the sign-in itself (then None refuses the sign-in).
     signing_in = False
 
-    def __init__(self, user: Mapping[str, Any], claims: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, user: Mapping[str, Any], claims: Mapping[str, Any] | None = None, *,
+                 via: str = "session") -> None:
+        self.via: str = via
         self.sub: str = user["sub"]
         self.email: Any = user.get("email")
         self.email_verified: Any = user.get("email_verified")
@@ -69,7 +75,7 @@ class AnonymousIdentity:
     is_authenticated = False
     is_active = False
     is_anonymous = True
-    sub = email = email_verified = name = picture = hd = None
+    sub = email = email_verified = name = picture = hd = via = None
 
     @property
     def claims(self) -> dict[str, Any]:

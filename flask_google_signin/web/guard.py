@@ -1,5 +1,6 @@
-"""Who is signed in, for every request: `load_identity` reads the session (and runs the host's
-user_loader); `current_user` and `login_required` are how a view asks."""
+"""Who is signed in, for every request: `load_identity` reads the session (or, on a view that accepts
+one, a bearer ID token: bearer.py) and runs the host's user_loader; `current_user` and
+`login_required` are how a view asks."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
-from flask import current_app, jsonify, redirect, request, url_for
+from flask import Response, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
@@ -19,11 +20,12 @@ from ..accounts.policy import check_access, fingerprint
 from ..errors import POLICY_CHANGED, SESSION_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
 from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, identity, is_loaded, set_identity
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
+from ..settings import settings
+from . import bearer as bearer_tokens
+from .pages import problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
 
 
 @dataclass
@@ -50,14 +52,21 @@ current_user: Any = LocalProxy(_current_user)
 
 
 def load_identity() -> None:
-    """Once a request (before it, or when first asked): who is signed in, looked up for the request,
-    the idle and absolute timeouts enforced, the idle clock moved once a minute, and the host's
-    user_loader run."""
+    """Once a request (before it, or when first asked): who is signed in. A signed-in session wins;
+    without one, a view that accepts bearer tokens looks at the request's token."""
     if is_loaded():
         return
     set_identity(None)
     if request.endpoint == "static":  # the same file for everyone: the session is not read, so no
         return                        # `Vary: Cookie` keeps shared caches from keeping it
+    load_session_identity()
+    if identity() is None and bearer_tokens.for_this_view():
+        bearer_tokens.load_bearer(hooks().user_loader)
+
+
+def load_session_identity() -> None:
+    """The session's user, looked up for the request, the idle and absolute timeouts enforced, the
+    idle clock moved once a minute, and the host's user_loader run."""
     sess = sealed_session()
     if sess.unavailable:
         raise StoreUnavailable("session store unavailable")
@@ -136,23 +145,71 @@ def unauthorized() -> ResponseReturnValue:
         return handler()
     if is_navigation():
         return redirect(login_url())
-    response = jsonify(type="about:blank", status=401, title="Sign-in required",
-                       detail="Sign in with Google to use this resource.", login_url=login_url())
-    response.status_code = 401
-    response.mimetype = PROBLEM_JSON
+    return sign_in_required()
+
+
+def sign_in_required() -> Response:
+    return problem(401, "Sign-in required", "Sign in with Google to use this resource.", login_url=login_url())
+
+
+def unauthorized_api_call() -> Response:
+    """What a caller without credentials gets from a view that accepts bearer tokens: the host's
+    unauthorized_handler or the 401 problem details, with RFC 6750's challenge on a 401."""
+    handler = hooks().unauthorized_handler
+    response = current_app.make_response(handler() if handler is not None else sign_in_required())
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = bearer_tokens.challenge()
     return response
 
 
-def login_required(view: F) -> F:
-    """A view for signed-in users only: a visitor gets `unauthorized()`. It asks whether a Google
-    identity is signed in (whatever the host's user_loader gives); OPTIONS passes (CORS preflight)."""
+def refuse(accepts_bearer: bool) -> ResponseReturnValue:
+    """The answer to a request without a signed-in user. On a view that accepts bearer tokens (with
+    GOOGLE_SIGNIN_BEARER_AUDIENCES set), a request without the session cookie is an API call, never
+    sent to the sign-in; a browser with the cookie is, as on any other view."""
+    if not accepts_bearer:
+        return unauthorized()
+    refused = bearer_tokens.refusal()
+    if refused is not None:
+        return bearer_tokens.refused_response(refused)
+    if settings()["cookie_name"] in request.cookies and is_navigation():
+        return unauthorized()
+    return unauthorized_api_call()
 
+
+@overload
+def login_required(view: F) -> F: ...
+
+
+@overload
+def login_required(*, bearer: bool = False) -> Callable[[F], F]: ...
+
+
+def login_required(view: F | None = None, *, bearer: bool = False) -> F | Callable[[F], F]:
+    """A view for signed-in users only: a visitor gets `unauthorized()`. It asks whether a Google
+    identity is signed in (whatever the host's user_loader gives); OPTIONS passes (CORS preflight).
+
+    `@login_required(bearer=True)`: the view also takes a Google ID token in `Authorization: Bearer`
+    whose audience is one of GOOGLE_SIGNIN_BEARER_AUDIENCES (bearer.py); without that setting it is
+    the plain decorator."""
+    if view is None:
+        return functools.partial(_guard, bearer=bearer)
+    return _guard(view, bearer=bearer)
+
+
+def _guard(view: F, *, bearer: bool) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method != "OPTIONS" and identity() is None:
-            return unauthorized()
+        if request.method == "OPTIONS":
+            return view(*args, **kwargs)
+        accepts_bearer = bearer and bearer_tokens.enabled()
+        if accepts_bearer and identity() is None:  # a no-op when load_identity found this view marked
+            bearer_tokens.load_bearer(hooks().user_loader)
+        if identity() is None:
+            return refuse(accepts_bearer)
         return view(*args, **kwargs)
 
+    if bearer:
+        bearer_tokens.mark(wrapper)
     return cast(F, wrapper)
 
 

@@ -1,16 +1,19 @@
-"""The extension's error page, and the handlers that answer its exceptions with it."""
+"""The extension's error page, the problem details API callers get instead, and the handlers that
+answer its exceptions with them."""
 
 from __future__ import annotations
 
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request
 
 from ..errors import CODE_TITLES, RATE_LIMITED, STORE_UNAVAILABLE, TITLES, RateLimited, SignInError, StoreUnavailable
 from ..settings import settings
 
 log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
 
 
 def safe_next(value: str | None) -> str:
@@ -44,6 +47,15 @@ def error_page(status: int, message: str, *, retry: bool = False, title: str | N
                            message=message, retry=retry, retry_next=retry_next() if retry else "/",
                            request_id=g.get("request_id"))
     return html, status
+
+
+def problem(status: int, title: str, detail: str, **members: str) -> Response:
+    """Problem details (RFC 9457) for an API caller: `type` about:blank, `status`, `title`, `detail`,
+    and any extension `members`."""
+    response = jsonify(type="about:blank", status=status, title=title, detail=detail, **members)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
 
 
 def register_error_handlers(app: Flask, store_errors: tuple[type[Exception], ...]) -> None:
