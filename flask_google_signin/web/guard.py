@@ -10,15 +10,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import current_app, jsonify, redirect, request, url_for
+from flask import current_app, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
 from ..accounts import index as accounts
+from ..accounts.groups import member_groups, recheck
 from ..accounts.policy import check_access, fingerprint
-from ..errors import POLICY_CHANGED, SESSION_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
+from ..errors import (
+    GROUP_LEFT,
+    GROUP_UNVERIFIED,
+    GROUPS_UNAVAILABLE,
+    NOT_IN_REQUIRED_GROUP,
+    POLICY_CHANGED,
+    SESSION_EXPIRED,
+    SIGNED_OUT,
+    GroupsUnavailable,
+    SignInError,
+    StoreUnavailable,
+)
 from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, identity, is_loaded, set_identity
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
+from .pages import error_page
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -83,6 +96,12 @@ def load_identity() -> None:
             end_this_session(found, "policy", POLICY_CHANGED)
             return
         record["policy"] = fingerprint()
+    ended = recheck(record, found)  # ALLOWED_GROUPS, asked again once its answers are GROUPS_TTL old
+    if ended is not None:
+        log.info("session ended: group membership", extra={"event": "session_ended", "reason": ended,
+                                                            "sub": found.sub})
+        end_this_session(found, ended, GROUP_LEFT if ended == "group" else GROUP_UNVERIFIED)
+        return
     set_identity(found)
     if sess.stale:  # the first request since a SECRET_KEY rotation: resealed, and indexed anew
         accounts.on_new_secret_key(found.sub)
@@ -128,6 +147,14 @@ def login_url() -> str:
     return url_for("google_signin.login", next=request.full_path.rstrip("?"))
 
 
+def problem(status: int, title: str, detail: str, **extra: str) -> ResponseReturnValue:
+    """RFC 9457 problem details, for a caller that is not a browser loading a page."""
+    response = jsonify(type="about:blank", status=status, title=title, detail=detail, **extra)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
 def unauthorized() -> ResponseReturnValue:
     """What a visitor gets from a view that needs a signed-in user: the host's unauthorized_handler,
     else a redirect to the sign-in for a page, and 401 problem details (RFC 9457) for anything else."""
@@ -136,11 +163,7 @@ def unauthorized() -> ResponseReturnValue:
         return handler()
     if is_navigation():
         return redirect(login_url())
-    response = jsonify(type="about:blank", status=401, title="Sign-in required",
-                       detail="Sign in with Google to use this resource.", login_url=login_url())
-    response.status_code = 401
-    response.mimetype = PROBLEM_JSON
-    return response
+    return problem(401, "Sign-in required", "Sign in with Google to use this resource.", login_url=login_url())
 
 
 def login_required(view: F) -> F:
@@ -154,6 +177,79 @@ def login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def group_refusal(who: GoogleIdentity | Any, groups: list[str]) -> ResponseReturnValue | None:
+    """What `who` gets when a member of none of `groups` (403), or when membership cannot be told
+    (503, never let in unchecked); None for a member, whose groups are then in `g`. `who` is a
+    signed-in identity or an ID token's claims (a bearer token), so every way in is checked alike.
+    A page for a browser, problem details for anything else (as `login_required` decides)."""
+    try:
+        found = member_groups(who, groups)
+    except GroupsUnavailable:
+        if is_navigation():
+            return error_page(503, GROUPS_UNAVAILABLE)
+        return problem(503, "Group membership cannot be checked", GROUPS_UNAVAILABLE)
+    if not found:
+        sub = who.sub if isinstance(who, GoogleIdentity) else who.get("sub")
+        log.info("refused: not in the required group", extra={"event": "group_refused", "reason": ",".join(groups),
+                                                                "sub": sub})
+        if is_navigation():
+            return error_page(403, NOT_IN_REQUIRED_GROUP)
+        return problem(403, "Group membership required", NOT_IN_REQUIRED_GROUP)
+    g.google_signin_groups = sorted(found)
+    return None
+
+
+def group_required(*groups: str) -> Callable[[F], F]:
+    """A view for members of any of the named Google Workspace groups (their email addresses)::
+
+        @group_required("admins@example.com")
+        def admin(): ...
+
+    A visitor gets `unauthorized()` (as from `login_required`); a signed-in user in none of the
+    groups 403, and 503 when membership cannot be told (the Cloud Identity API down, the group not
+    found); the rest of the site stays theirs. Answers are shared and kept for GROUPS_TTL seconds
+    (docs/groups.md), so a member removed from the group is refused within that time. OPTIONS passes
+    (CORS preflight). `member_of(...)` in the view says which group let the user in.
+    """
+    wanted = [group.strip().lower() for group in groups if group.strip()]
+    if not wanted:
+        raise ValueError("group_required needs at least one group email")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if request.method == "OPTIONS":
+                return view(*args, **kwargs)
+            who = identity()
+            if who is None:
+                return unauthorized()
+            refused = group_refusal(who, wanted)
+            if refused is not None:
+                return refused
+            return view(*args, **kwargs)
+
+        wrapper.google_signin_groups = wanted  # type: ignore[attr-defined]  # configured_groups(): readiness
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def member_of(*groups: str) -> list[str]:
+    """The groups the signed-in user is a member of: of those named (asking the Cloud Identity API
+    only for answers older than GROUPS_TTL; raises GroupsUnavailable when it cannot tell), or, with
+    none named, the GOOGLE_SIGNIN_ALLOWED_GROUPS that admitted the session (no call). Empty for a visitor."""
+    who = identity()
+    if who is None:
+        return []
+    if not groups:
+        seen = session_record().get("groups")
+        return list(seen["member_of"]) if seen else []
+    wanted = [group.strip().lower() for group in groups]
+    if set(wanted) <= set(g.get("google_signin_groups", [])):  # group_required asked just now
+        return wanted
+    return sorted(member_groups(who, wanted))
 
 
 LOADER.append(load_identity)
