@@ -10,7 +10,7 @@ from flask_wtf import CSRFProtect
 
 from flask_google_signin import GOOGLE_METADATA_URL, GoogleSignIn
 
-from . import api, calendar, health, pages
+from . import admin, api, calendar, health, pages
 from .assets import init_assets
 from .config import ROOT, ConfigError, app_config, by_variable
 from .env import environment
@@ -53,4 +53,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(api.bp)
+    admin.init_admin(app)
 

@@ -23,6 +23,7 @@ from .env import (
     check_required,
     choice,
     environment,
+    group_email,
     host_address,
     host_list,
     http_url,
@@ -49,6 +50,7 @@ APP_SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "TRUSTED_HOSTS": (host_list, None),  # Flask's: a request for another Host gets 400
     "HSTS_INCLUDE_SUBDOMAINS": (boolean, False),
     "GOOGLE_CALENDAR_API_URL": (http_url, GOOGLE_CALENDAR_API_URL),
+    "ADMIN_GROUP": (group_email, None),  # members of this Google group may open /admin (app/admin.py); unset: 404
 }
 _OWN = ("GOOGLE_OFFLINE_ACCESS", "PROVIDER_TIMEOUT", "SESSION_CACHELIB_DIR", "REDIS_URL", "REDIS_TIMEOUT",
         "REDIS_CA_CERT", "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER",
@@ -63,7 +65,10 @@ SIGNIN_VARIABLES: dict[str, str] = {
     "SESSION_ABSOLUTE_LIFETIME": "GOOGLE_SIGNIN_ABSOLUTE_TIMEOUT",
     **{name: name for name in ("GOOGLE_SIGNIN_EXPIRED_GRACE", "GOOGLE_SIGNIN_ONE_TAP",
                                "GOOGLE_SIGNIN_ONE_TAP_AUTO_SELECT", "GOOGLE_SIGNIN_GIS_CLIENT_URL",
-                               "GOOGLE_SIGNIN_BEARER_AUDIENCES")},
+                               "GOOGLE_SIGNIN_BEARER_AUDIENCES", "GOOGLE_SIGNIN_ALLOWED_GROUPS",
+                               "GOOGLE_SIGNIN_GROUPS_NESTED", "GOOGLE_SIGNIN_GROUPS_CREDENTIALS",
+                               "GOOGLE_SIGNIN_GROUPS_TTL", "GOOGLE_SIGNIN_GROUPS_STALE",
+                               "GOOGLE_SIGNIN_CLOUD_IDENTITY_URL")},
     **{name: f"GOOGLE_SIGNIN_{name}" for name in _OWN},
 }
 # The reference app shows every part of the extension.

@@ -131,3 +131,12 @@ def http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(f"expected an http(s) URL, got {value!r}")
     return value.strip().rstrip("/")
+
+
+def group_email(value: str) -> str:
+    """One Google group's email address (ADMIN_GROUP), kept lower case as the extension keeps group names."""
+    group = value.strip().lower()
+    name, at, domain = group.partition("@")
+    if not name or not at or "." not in domain or any(c.isspace() or c in ",/?#" for c in group):
+        raise ValueError(f"expected one group email such as admins@example.com, got {value!r}")
+    return group

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from flask_google_signin import StoreUnavailable, check_store
+from flask_google_signin import GroupsUnavailable, StoreUnavailable, check_groups, check_store
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -28,4 +28,9 @@ def readyz() -> ResponseReturnValue:
     except StoreUnavailable as exc:
         log.warning("not ready", extra={"event": "not_ready", "reason": f"session_store: {exc}"})
         return jsonify(status="unavailable", failed="session_store"), 503
+    try:
+        check_groups()  # a configured group not found is a configuration error; an API outage is not
+    except GroupsUnavailable as exc:
+        log.warning("not ready", extra={"event": "not_ready", "reason": f"groups: {exc}"})
+        return jsonify(status="unavailable", failed="groups"), 503
     return jsonify(status="ok", session_store=current_app.config["SESSION_TYPE"])

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from flask_google_signin import current_session, current_user, google_access, refresh_google_access
+from flask_google_signin import current_session, current_user, google_access, member_of, refresh_google_access
 
 from .calendar import calendar_connected
 
@@ -114,6 +114,7 @@ def profile() -> BaseResponse | str:
         google_access=access.active,
         signed_in_with=info.signed_in_with,
         calendar_connected=calendar_connected(),
+        groups=member_of(),  # the allowed groups that let the user in (none configured: empty)
         signed_in_at=info.signed_in_at,
         session_expires_at=info.expires_at,
         idle_minutes=info.idle_timeout // 60,

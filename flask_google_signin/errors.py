@@ -30,6 +30,10 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "identity_rejected": (401, "The identity sent by the sign-in provider failed verification."),
     "not_allowed": (403, "This account is not allowed to sign in here."),
     "user_refused": (403, "This account has no access to this site."),
+    "not_in_group": (403, "This account is not a member of a group that may sign in here. Ask the site's owner to "
+                          "add you, or sign in with another account."),
+    "groups_unavailable": (503, "Group membership cannot be checked right now, so the sign-in cannot go on. Please "
+                                "try again in a few minutes."),
     "too_many_pending": (503, "Too many sign-ins are in progress right now. Please try again in a few minutes."),
     # connecting more Google access to a signed-in session (connect_scopes)
     "wrong_account": (403, "You chose a different Google account from the one you are signed in with here, so "
@@ -61,6 +65,12 @@ SIGNED_OUT_EVERYWHERE = ("You have been signed out on every device, and this sit
 SESSION_EXPIRED = "Your session expired. Please sign in again."
 POLICY_CHANGED = ("This site no longer lets your account in, so you have been signed out. Ask its owner if you "
                   "think this is a mistake.")
+GROUP_LEFT = ("Your account is no longer a member of a group that may use this site, so you have been signed out. "
+              "Ask its owner if you think this is a mistake.")
+GROUP_UNVERIFIED = ("Your group membership could not be checked for a while, so you have been signed out. Please "
+                    "sign in again in a few minutes.")
+NOT_IN_REQUIRED_GROUP = "This page is only for members of a particular group, and your account is not one of them."
+GROUPS_UNAVAILABLE = "Group membership cannot be checked right now. Please try again in a few minutes."
 SIGN_OUT_CROSS_SITE = "Sign-out must come from this site."
 SIGN_OUT_FORM_EXPIRED = "The sign-out form expired. Please sign out again."
 RATE_LIMITED = "Too many sign-in attempts came from your network address. Please wait {wait} seconds, then try again."
@@ -109,6 +119,17 @@ class GoogleAPIError(Exception):
         self.kind = kind
         self.status = status
         self.message = API_MESSAGES[kind]
+
+
+class GroupsUnavailable(Exception):
+    """Group membership could not be told: the Cloud Identity API or the token source did not answer
+    (`kind` "timeout", "unavailable", "refused"), or a group is not found or not visible to the
+    service account ("misconfigured", `group` names it)."""
+
+    def __init__(self, kind: str, group: str = "") -> None:
+        super().__init__(f"{kind}: {group}" if group else kind)
+        self.kind = kind
+        self.group = group
 
 
 class StoreUnavailable(Exception):

@@ -11,6 +11,7 @@ from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
 
 from . import metrics
+from .accounts.groups import init_groups
 from .accounts.index import SessionIndex
 from .oidc.client import init_oauth
 from .sessions.identity import GoogleIdentity
@@ -98,6 +99,7 @@ class GoogleSignIn:
         vault = Vault(records, secret_key, space, fallbacks)
         init_sessions(app, vault, space).exempt_views = self.exempt_views
         app.extensions["google_signin_index"] = SessionIndex(vault, secret_key, space, fallbacks)
+        init_groups(app, settings)  # looks ALLOWED_GROUPS up at Cloud Identity: after the store, as it logs
         app.before_request(guard.load_identity)
         init_oauth(app, settings)
         init_limits(app)

@@ -66,12 +66,14 @@ PENDING_SHED: Any = Unrecorded()
 PROVIDER_DURATION: Any = Unrecorded()
 STORE_DURATION: Any = Unrecorded()
 STORE_ERRORS: Any = Unrecorded()
+GROUP_CHECKS: Any = Unrecorded()
+GROUP_CHECK_DURATION: Any = Unrecorded()
 
 
 def enable() -> None:
     """Register the metrics in prometheus_client's default registry, once per process."""
     global HTTP_REQUESTS, SIGNINS, BEARER, TOKEN_REFRESHES, SESSIONS_ENDED, SECURITY_EVENTS, RATE_LIMITED, PENDING_SHED
-    global PROVIDER_DURATION, STORE_DURATION, STORE_ERRORS
+    global PROVIDER_DURATION, STORE_DURATION, STORE_ERRORS, GROUP_CHECKS, GROUP_CHECK_DURATION
     if not isinstance(SIGNINS, Unrecorded) or prometheus_client is None:
         return
     HTTP_REQUESTS = counter("http_requests", "HTTP responses by Flask endpoint and status.", ["route", "status"])
@@ -94,13 +96,19 @@ def enable() -> None:
                                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
     STORE_ERRORS = counter("session_store_errors", "Session store operations that failed (the store did not answer).",
                            ["operation"])
+    GROUP_CHECKS = counter("group_checks", "Group membership answers: member or not_member from the Cloud "
+                           "Identity API, cached from the session store, or failed (no answer).", ["outcome"])
+    GROUP_CHECK_DURATION = histogram("group_check_duration_seconds", "Membership checks at the Cloud Identity "
+                                     "API, the token fetch included, failed ones included.", [])
 
 
 # The fixed label values; those listed here are exported at 0 from the start, so rate() sees them.
 REFRESH_OUTCOMES = ("success", "refused", "failed")
 BEARER_OUTCOMES = ("accepted", "invalid_token", "refused", "unavailable")
-SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event", "user_loader", "policy")
+SESSION_END_CAUSES = ("sign_out", "expiry", "elsewhere", "everywhere", "security_event", "user_loader", "policy",
+                      "group", "group_unverified")
 STORE_OPERATIONS = ("get", "put", "delete", "index", "pending", "limit", "ping")
+GROUP_OUTCOMES = ("member", "not_member", "cached", "failed")
 
 
 def init_metrics(app: Flask) -> None:
@@ -112,6 +120,8 @@ def init_metrics(app: Flask) -> None:
         BEARER.labels(outcome)
     for cause in SESSION_END_CAUSES:
         SESSIONS_ENDED.labels(cause)
+    for outcome in GROUP_OUTCOMES:
+        GROUP_CHECKS.labels(outcome)
     app.after_request(count_response)
 
 
@@ -157,5 +167,12 @@ def pending_shed() -> None:
 
 
 def provider_call(endpoint: str, seconds: float) -> None:
-    """endpoint: discovery, token, userinfo, jwks, revoke, risc, google_api or other."""
+    """endpoint: discovery, token, userinfo, jwks, revoke, risc, google_api, cloud_identity, groups_token or other."""
     PROVIDER_DURATION.labels(endpoint).observe(seconds)
+
+
+def group_check(outcome: str, seconds: float | None = None) -> None:
+    """outcome: one of GROUP_OUTCOMES; `seconds` for an answer the API was asked for."""
+    GROUP_CHECKS.labels(outcome).inc()
+    if seconds is not None:
+        GROUP_CHECK_DURATION.observe(seconds)

@@ -24,6 +24,7 @@ from flask import current_app
 GOOGLE_METADATA_URL = "https://accounts.google.com/.well-known/openid-configuration"
 GIS_CLIENT_URL = "https://accounts.google.com/gsi/client"  # Google Identity Services' client script (One Tap)
 GOOGLE_RISC_CONFIGURATION_URL = "https://accounts.google.com/.well-known/risc-configuration"
+CLOUD_IDENTITY_URL = "https://cloudidentity.googleapis.com"  # the Cloud Identity Groups API (accounts/groups.py)
 REQUIRED = ("SECRET_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
 
 
@@ -182,6 +183,13 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "ONE_TAP_AUTO_SELECT": (boolean, False),  # the prompt signs a returning user in without a click
     "GIS_CLIENT_URL": (web_url, GIS_CLIENT_URL),
     "BEARER_AUDIENCES": (text_list, []),  # empty: bearer ID tokens are not accepted anywhere
+    # Google Workspace groups (accounts/groups.py, docs/groups.md)
+    "ALLOWED_GROUPS": (comma_list, []),  # group emails: signing in needs membership of one of them
+    "GROUPS_NESTED": (boolean, False),  # members of nested groups count (checkTransitiveMembership)
+    "GROUPS_CREDENTIALS": (existing_file, ""),  # the service account's JSON key; empty: Application Default Credentials
+    "GROUPS_TTL": (int_at_least(1), 300),  # seconds an answer is used without asking again
+    "GROUPS_STALE": (int_at_least(0), 900),  # seconds past the TTL a session keeps its last answer while the API fails
+    "CLOUD_IDENTITY_URL": (web_url, CLOUD_IDENTITY_URL),
 }
 
 

@@ -11,5 +11,6 @@ signed_in = signals.signal("google-signin.signed-in")
 #: Sent once for every session that ends, however it ends: fn(app, user=GoogleIdentity | None, sub=str,
 #: reason=str); `user` is None when the ending request was not that session's (ended elsewhere, a
 #: security event). The reasons: sign_out, ended_elsewhere, everywhere, security_event, idle_timeout,
-#: absolute_timeout, user_loader.
+#: absolute_timeout, user_loader, policy, group (no longer in GOOGLE_SIGNIN_ALLOWED_GROUPS), group_unverified
+#: (membership unknown past GOOGLE_SIGNIN_GROUPS_STALE).
 signed_out = signals.signal("google-signin.signed-out")

@@ -46,7 +46,7 @@ PREFIX_LENGTH = 16  # Google's `prefix` token identifier: the token's first 16 c
 # signed_out's reason -> the sessions_ended metric's `cause`
 CAUSES = {"sign_out": "sign_out", "idle_timeout": "expiry", "absolute_timeout": "expiry",
           "ended_elsewhere": "elsewhere", "everywhere": "everywhere", "security_event": "security_event",
-          "user_loader": "user_loader", "policy": "policy"}
+          "user_loader": "user_loader", "policy": "policy", "group": "group", "group_unverified": "group_unverified"}
 
 
 class Entry(TypedDict):

@@ -69,12 +69,13 @@ class ProviderSession(OAuth2Session):
 
     Built inside a request, it takes the request's time budget: the first provider call of a
     request starts a PROVIDER_TIMEOUT budget in `g`, and every later call shares what is left.
+    Outside a request (a lookup at start-up), `budget` seconds from now, when given.
     """
 
     deadline: float | None = None  # time.monotonic() value
     endpoint: str | None = None  # the name metrics give its calls; None: told by the URL (endpoint_name)
 
-    def __init__(self, *args: Any, endpoint: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, endpoint: str | None = None, budget: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.endpoint = endpoint
         for adapter in self.adapters.values():
@@ -84,6 +85,9 @@ class ProviderSession(OAuth2Session):
             budget = settings()["PROVIDER_TIMEOUT"]
             self.deadline = g.setdefault("provider_deadline", time.monotonic() + budget)
             self.default_timeout = max(0.2, self.deadline - time.monotonic())
+        elif budget is not None:
+            self.deadline = time.monotonic() + budget
+            self.default_timeout = budget
 
     def request(self, method: str, url: str, withhold_token: bool = False, auth: Any = None,
                 **kwargs: Any) -> requests.Response:

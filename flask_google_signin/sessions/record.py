@@ -31,6 +31,14 @@ class Token(TypedDict):
     token_type: str
 
 
+class GroupsSeen(TypedDict):
+    """The GOOGLE_SIGNIN_ALLOWED_GROUPS that admitted the session (accounts/groups.py)."""
+
+    member_of: list[str]  # the allowed groups the user is a member of
+    checked_at: float  # Unix time of the oldest of those answers: checked again once it passes GROUPS_TTL
+    allowed: list[str]  # ALLOWED_GROUPS then, sorted: other groups now are checked at once
+
+
 class SessionRecord(TypedDict, total=False):
     """Every key a session holds; `session_record()` is this request's session with these types.
 
@@ -47,6 +55,7 @@ class SessionRecord(TypedDict, total=False):
     google_access_ended: str  # why the tokens were dropped (the refused refresh's error code, "disconnected")
     declined_scopes: list[str]  # asked for by the last connect_scopes and not granted (granular consent)
     browser: str  # "Firefox 133 on Ubuntu", from the User-Agent at sign-in (the sessions page)
+    groups: GroupsSeen  # with ALLOWED_GROUPS set: which admitted the user, and when that was known
     method: str  # how the user signed in: "one_tap" (an ID token only, no Google access); absent: the redirect
     # Flask's and Flask-WTF's own keys
     _flashes: list[Sequence[str]]  # (category, message): tuples when flashed, lists once read from the store

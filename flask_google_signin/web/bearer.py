@@ -23,6 +23,7 @@ from flask import Response, after_this_request, current_app, request
 from joserfc.errors import JoseError
 
 from .. import metrics
+from ..accounts.groups import check_allowed_groups
 from ..accounts.policy import check_access
 from ..errors import TITLES, SignInError
 from ..oidc.client import FAILURE_TTL, IDTokenError, google
@@ -43,11 +44,12 @@ class BearerRefused(Exception):
     """A bearer token that gives no identity: `status` 401 (the token), 403 (the user), or the provider's
     5xx; `reason` is for the log and the answer, and never holds anything of the token but its `sub`."""
 
-    def __init__(self, status: int, reason: str, sub: str | None = None) -> None:
+    def __init__(self, status: int, reason: str, sub: str | None = None, detail: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.sub = sub
+        self.detail = detail  # what a 5xx says: the provider's keys, or group membership, could not be had
 
 
 def mark(view: Callable[..., Any]) -> None:
@@ -115,7 +117,11 @@ def identify(raw: str, loader: Callable[[GoogleIdentity], Any] | None) -> tuple[
     who = GoogleIdentity(claims, claims, via="bearer")
     try:
         check_access(claims)
+        check_allowed_groups(claims, signing_in=False)  # the cached answers are the only store write
     except SignInError as exc:
+        if exc.code == "groups_unavailable":  # never let in unchecked
+            raise BearerRefused(503, exc.code, who.sub, "Group membership cannot be checked now. Try again shortly.") \
+                from None
         raise BearerRefused(403, exc.reason, who.sub) from None
     user = loader(who) if loader else who
     if user is None:
@@ -138,7 +144,7 @@ def refused_response(refused: BearerRefused) -> Response:
     elif refused.status == 403:
         response = problem(403, TITLES[403], "This account has no access to this resource.")
     else:
-        response = problem(refused.status, TITLES.get(refused.status, "Error"),
+        response = problem(refused.status, TITLES.get(refused.status, "Error"), refused.detail or
                            "The sign-in provider's keys could not be fetched to check the token. Try again shortly.")
         response.headers["Retry-After"] = str(int(FAILURE_TTL))
     return response

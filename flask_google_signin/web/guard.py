@@ -11,18 +11,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import Response, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
 from ..accounts import index as accounts
+from ..accounts.groups import member_groups, recheck
 from ..accounts.policy import check_access, fingerprint
-from ..errors import POLICY_CHANGED, SESSION_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
+from ..errors import (
+    GROUP_LEFT,
+    GROUP_UNVERIFIED,
+    GROUPS_UNAVAILABLE,
+    NOT_IN_REQUIRED_GROUP,
+    POLICY_CHANGED,
+    SESSION_EXPIRED,
+    SIGNED_OUT,
+    GroupsUnavailable,
+    SignInError,
+    StoreUnavailable,
+)
 from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, identity, is_loaded, set_identity
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
 from ..settings import settings
 from . import bearer as bearer_tokens
-from .pages import problem
+from .pages import error_page, problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -92,6 +104,12 @@ def load_session_identity() -> None:
             end_this_session(found, "policy", POLICY_CHANGED)
             return
         record["policy"] = fingerprint()
+    ended = recheck(record, found)  # ALLOWED_GROUPS, asked again once its answers are GROUPS_TTL old
+    if ended is not None:
+        log.info("session ended: group membership", extra={"event": "session_ended", "reason": ended,
+                                                            "sub": found.sub})
+        end_this_session(found, ended, GROUP_LEFT if ended == "group" else GROUP_UNVERIFIED)
+        return
     set_identity(found)
     if sess.stale:  # the first request since a SECRET_KEY rotation: resealed, and indexed anew
         accounts.on_new_secret_key(found.sub)
@@ -211,6 +229,79 @@ def _guard(view: F, *, bearer: bool) -> F:
     if bearer:
         bearer_tokens.mark(wrapper)
     return cast(F, wrapper)
+
+
+def group_refusal(who: GoogleIdentity | Any, groups: list[str]) -> ResponseReturnValue | None:
+    """What `who` gets when a member of none of `groups` (403), or when membership cannot be told
+    (503, never let in unchecked); None for a member, whose groups are then in `g`. `who` is a
+    signed-in identity or an ID token's claims (a bearer token), so every way in is checked alike.
+    A page for a browser, problem details for anything else (as `login_required` decides)."""
+    try:
+        found = member_groups(who, groups)
+    except GroupsUnavailable:
+        if is_navigation():
+            return error_page(503, GROUPS_UNAVAILABLE)
+        return problem(503, "Group membership cannot be checked", GROUPS_UNAVAILABLE)
+    if not found:
+        sub = who.sub if isinstance(who, GoogleIdentity) else who.get("sub")
+        log.info("refused: not in the required group", extra={"event": "group_refused", "reason": ",".join(groups),
+                                                                "sub": sub})
+        if is_navigation():
+            return error_page(403, NOT_IN_REQUIRED_GROUP)
+        return problem(403, "Group membership required", NOT_IN_REQUIRED_GROUP)
+    g.google_signin_groups = sorted(found)
+    return None
+
+
+def group_required(*groups: str) -> Callable[[F], F]:
+    """A view for members of any of the named Google Workspace groups (their email addresses)::
+
+        @group_required("admins@example.com")
+        def admin(): ...
+
+    A visitor gets `unauthorized()` (as from `login_required`); a signed-in user in none of the
+    groups 403, and 503 when membership cannot be told (the Cloud Identity API down, the group not
+    found); the rest of the site stays theirs. Answers are shared and kept for GROUPS_TTL seconds
+    (docs/groups.md), so a member removed from the group is refused within that time. OPTIONS passes
+    (CORS preflight). `member_of(...)` in the view says which group let the user in.
+    """
+    wanted = [group.strip().lower() for group in groups if group.strip()]
+    if not wanted:
+        raise ValueError("group_required needs at least one group email")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if request.method == "OPTIONS":
+                return view(*args, **kwargs)
+            who = identity()
+            if who is None:
+                return unauthorized()
+            refused = group_refusal(who, wanted)
+            if refused is not None:
+                return refused
+            return view(*args, **kwargs)
+
+        wrapper.google_signin_groups = wanted  # type: ignore[attr-defined]  # configured_groups(): readiness
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def member_of(*groups: str) -> list[str]:
+    """The groups the signed-in user is a member of: of those named (asking the Cloud Identity API
+    only for answers older than GROUPS_TTL; raises GroupsUnavailable when it cannot tell), or, with
+    none named, the GOOGLE_SIGNIN_ALLOWED_GROUPS that admitted the session (no call). Empty for a visitor."""
+    who = identity()
+    if who is None:
+        return []
+    if not groups:
+        seen = session_record().get("groups")
+        return list(seen["member_of"]) if seen else []
+    wanted = [group.strip().lower() for group in groups]
+    if set(wanted) <= set(g.get("google_signin_groups", [])):  # group_required asked just now
+        return wanted
+    return sorted(member_groups(who, wanted))
 
 
 LOADER.append(load_identity)

@@ -18,6 +18,7 @@ from .. import metrics
 from ..accounts import index as accounts
 from ..accounts.devices import describe_browser
 from ..accounts.google_api import revoke_at_google
+from ..accounts.groups import check_allowed_groups
 from ..accounts.policy import check_access, fingerprint
 from ..errors import SIGN_OUT_CROSS_SITE, SIGN_OUT_FORM_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
 from ..oidc.client import google, keep_token, provider_errors
@@ -139,9 +140,11 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
             method: str | None = None) -> GoogleIdentity:
     """A new server-side session under a new id (no fixation), holding what the pages need, and
     what the host kept in the visitor's session; stored before it returns. The host's user_loader
-    is asked first: None refuses the sign-in (403), and nothing is stored. `method`: "one_tap", or
-    None for the redirect."""
+    is asked first: None refuses the sign-in (403), and nothing is stored. Before it, with
+    GOOGLE_SIGNIN_ALLOWED_GROUPS set, the user's groups: every way in comes through here. `method`:
+    "one_tap", or None for the redirect."""
     now = int(time.time())
+    groups = check_allowed_groups(claims, signing_in=True)
 
     def claim(name: str) -> Any:  # userinfo's value, else the ID token's
         return userinfo.get(name, claims.get(name))
@@ -165,6 +168,8 @@ def sign_in(claims: Mapping[str, Any], userinfo: dict[str, Any], token: Mapping[
         record["token"] = keep_token(token)
     if method:
         record["method"] = method
+    if groups is not None:
+        record["groups"] = groups
     record["browser"] = describe_browser(request.headers.get("User-Agent", ""))
     session.update({**kept, **record})
     session_interface().regenerate(sealed_session())
