@@ -11,6 +11,7 @@ from flask import Flask
 
 from flask_google_signin import GoogleSignIn
 
+from ..conftest import COMPILED_TEMPLATES
 from ..helpers import CLIENT_ID, CLIENT_SECRET, ROOT, AuthActions
 
 OTHERS = "Sign out all other sessions"
@@ -67,6 +68,7 @@ def bare_host(tmp_path) -> Flask:
                        "GOOGLE_SIGNIN_COOKIE_SECURE": False,
                        "GOOGLE_SIGNIN_SESSION_CACHELIB_DIR": str(tmp_path / "sessions")})
     GoogleSignIn(app)
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES  # compiled once for the run, as the other tests' apps
     return app
 
 
