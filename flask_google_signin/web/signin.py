@@ -232,7 +232,8 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
     `login_hint` (the signed-in account), and state, nonce and PKCE as a sign-in does. It comes back
     through /callback, which puts the new token in the session only if its ID token passes every
     check and names the same user. What was granted is the token response's `scope` (granular
-    consent: the user may untick scopes); `granted_scopes()` reads it. Anonymous visitors
+    consent: the user may untick scopes); `granted_scopes()` reads it. Another error from Google is the
+    error page, whose "Try again" is this request again (a GET). Anonymous visitors
     sign in first, then come back here. `purpose` names it in the logs; `next_url` is where the
     browser lands afterwards, a local path. A host's view returns it::
 
