@@ -8,12 +8,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from flask_google_signin import current_session, current_user, google_access, member_of, refresh_google_access
+from flask_google_signin import (
+    GoogleAccess,
+    current_session,
+    current_user,
+    google_access,
+    member_of,
+    refresh_google_access,
+)
 
-from .calendar import calendar_connected
+from .calendar import CALENDAR_SCOPE, calendar_connected
 
 bp = Blueprint("pages", __name__)
 
@@ -91,6 +98,17 @@ def datetime_attr(timestamp: object) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
+def refresh_token_asked(access: GoogleAccess) -> str:
+    """Who asked Google for a refresh token ("sign-in", "calendar"), or "" when nothing did. Google sends
+    one only when asked for offline access; some providers (the local one) send one anyway, and the
+    profile does not show that one as if this site had wanted it."""
+    if current_app.config.get("GOOGLE_SIGNIN_GOOGLE_OFFLINE_ACCESS"):
+        return "sign-in"
+    if CALENDAR_SCOPE in access.scopes | access.declined_scopes:  # a Calendar connect asks for offline access
+        return "calendar"
+    return ""
+
+
 @bp.get("/")
 def home() -> str:
     return render_template("home.html")
@@ -111,6 +129,7 @@ def profile() -> BaseResponse | str:
         scopes=sorted(access.scopes),
         token_expires_at=access.expires_at,
         has_refresh_token=access.has_refresh_token,
+        refresh_token_asked=refresh_token_asked(access),
         google_access=access.active,
         signed_in_with=info.signed_in_with,
         calendar_connected=calendar_connected(),

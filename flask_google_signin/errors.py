@@ -15,6 +15,9 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "no_code": (400, "The sign-in provider sent no authorization code."),
     "code_refused": (400, "The sign-in code was not accepted (it may have been used already)."),
     "access_denied": (403, "You cancelled the sign-in, or the provider refused it."),
+    # access_denied without a valid state: a sign-in's or a connect's, nobody can tell (words for both)
+    "access_denied_unknown": (403, "You cancelled at the sign-in provider, or it refused the request: no new "
+                                   "sign-in, and no new access to your account."),
     "provider_error": (400, "The sign-in provider answered with an error ({code})."),
     "provider_busy": (503, "The sign-in provider answered with an error ({code})."),
     "provider_failed": (502, "The sign-in provider answered with an error ({code})."),
@@ -43,7 +46,10 @@ MESSAGES: dict[str, tuple[int, str]] = {
 }
 # Page titles for codes whose status alone would say too little.
 CODE_TITLES = {"wrong_account": "That is a different Google account",
-               "connect_signed_out": "Nothing was connected"}
+               "connect_signed_out": "Nothing was connected",
+               "access_denied": "Sign-in cancelled",
+               "access_denied_unknown": "Nothing changed"}
+CONNECT_FAILED = "Nothing was connected"  # the title of any other error of a connect
 
 # kind -> what the user reads when a Google API call on their behalf gives no answer (accounts/google_api.py).
 # Shown inside the host's page, never as an error page: the user is still signed in.

@@ -24,7 +24,7 @@ import subprocess
 import pytest
 
 SERVER_FIXTURES = {"local_provider", "gunicorn_factory", "app_server", "https_app_server", "browser", "page",
-                   "redis_server", "redis_store", "redis_cluster", "hostile_server"}
+                   "redis_server", "redis_store", "redis_cluster", "hostile_server", "make_run"}
 # Programs that serve (or drive a browser); short-lived helpers such as hadolint or `python -c` are fine.
 SERVER_PROGRAMS = ("gunicorn", "redis-server", "redis-sentinel", "oidc_provider_mock", "chromium", "playwright",
                    "wrk", "serve.py", "http.server")

@@ -69,6 +69,7 @@ class Connect(TypedDict):
     purpose: str  # the host's name for it, e.g. "drive"
     scopes: list[str]  # asked for on top of the sign-in scopes
     sub: str  # the signed-in user who started it: the ID token coming back must be theirs
+    retry: NotRequired[str]  # the local URL that started it (a GET): where an error page's "Try again" goes
 
 
 class PendingData(TypedDict):

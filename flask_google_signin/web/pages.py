@@ -6,9 +6,20 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, jsonify, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request, url_for
 
-from ..errors import CODE_TITLES, RATE_LIMITED, STORE_UNAVAILABLE, TITLES, RateLimited, SignInError, StoreUnavailable
+from ..errors import (
+    CODE_TITLES,
+    CONNECT_FAILED,
+    RATE_LIMITED,
+    STORE_UNAVAILABLE,
+    TITLES,
+    RateLimited,
+    SignInError,
+    StoreUnavailable,
+)
+from ..sessions.identity import identity
+from ..sessions.interface import session_record
 from ..settings import settings
 
 log = logging.getLogger(__name__)
@@ -41,11 +52,27 @@ def refuse_other_hosts() -> None:
         abort(400, "This address does not serve sign-in.")
 
 
-def error_page(status: int, message: str, *, retry: bool = False, title: str | None = None) -> tuple[str, int]:
-    """The error page (`google_signin/error.html`), with the request id in small print."""
+def retry_url() -> str | None:
+    """Where "Try again" goes: the connect that failed (the URL that started it), else /login with
+    `retry_next()`; None when that sign-in would change nothing (signed in already, with Google access)."""
+    connect = g.get("signin_connect")
+    if connect:
+        return connect.get("retry") or url_for("google_signin.login", next=retry_next())
+    if identity() is not None and session_record().get("token"):
+        return None  # /login would send the user straight back
+    next_url = retry_next()
+    return url_for("google_signin.login", next=next_url) if next_url != "/" else url_for("google_signin.login")
+
+
+def error_page(status: int, message: str, *, retry: bool = False, title: str | None = None,
+               code: str | None = None) -> tuple[str, int]:
+    """The error page (`google_signin/error.html`), with the request id in small print. `code`: the
+    SignInError's, when it is one; a failed connect (`connect_scopes`) is passed as `connect`."""
+    connect = g.get("signin_connect")
+    again = retry_url() if retry else None
     html = render_template("google_signin/error.html", status=status, title=title or TITLES.get(status, "Error"),
-                           message=message, retry=retry, retry_next=retry_next() if retry else "/",
-                           request_id=g.get("request_id"))
+                           message=message, retry=again is not None, retry_next=retry_next() if retry else "/",
+                           retry_url=again, code=code, connect=connect, request_id=g.get("request_id"))
     return html, status
 
 
@@ -63,7 +90,9 @@ def register_error_handlers(app: Flask, store_errors: tuple[type[Exception], ...
 
     @app.errorhandler(SignInError)
     def sign_in_error(exc: SignInError) -> tuple[str, int]:
-        return error_page(exc.status, exc.message, retry=True, title=CODE_TITLES.get(exc.code))
+        connect_title = CONNECT_FAILED if g.get("signin_connect") else None
+        return error_page(exc.status, exc.message, retry=True, title=CODE_TITLES.get(exc.code) or connect_title,
+                          code=exc.code)
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> tuple[str, int]:

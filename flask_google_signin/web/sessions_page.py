@@ -37,6 +37,12 @@ def minute(timestamp: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
 
+@bp.app_template_filter("google_signin_datetime")
+def machine_time(timestamp: int) -> str:
+    """For `<time datetime="...">`, which a host's script may show in the reader's time zone: "2026-12-01T18:40:00Z"."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
 @bp.get("/sessions")
 def sessions_page() -> ResponseReturnValue:
     who = identity()
@@ -46,7 +52,8 @@ def sessions_page() -> ResponseReturnValue:
     entries = sorted(user_sessions(who.sub).items(),
                      key=lambda item: (item[0] != current, -item[1]["last_active"]))
     rows = [{"handle": handle(sid), "current": sid == current, **entry} for sid, entry in entries]
-    return render_template("google_signin/sessions.html", rows=rows)
+    others = sum(not row["current"] for row in rows)  # "Sign out all other sessions" alone would do nothing
+    return render_template("google_signin/sessions.html", rows=rows, others=others)
 
 
 def signed_in_user() -> GoogleIdentity:

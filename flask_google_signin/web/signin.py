@@ -84,6 +84,7 @@ def callback() -> BaseResponse:
             pending = client.pending(state)
             g.signin_next = pending.get("next") if pending else None  # "Try again" keeps it
             connect = pending.get("connect") if pending else None
+            g.signin_connect = connect  # the error page says nothing was connected, and offers the connect again
             error = request.args.get("error")
             if connect and pending and error == "access_denied":
                 return connect_declined(connect, pending["next"])
@@ -133,6 +134,8 @@ def provider_error(error: str, description: str | None, trusted: bool) -> SignIn
     so nobody can put words on our page with a crafted link."""
     code = error if re.fullmatch(r"[a-z_]{1,40}", error) else "unknown_error"
     kind = PROVIDER_ERRORS.get(code, "provider_error")
+    if kind == "access_denied" and not trusted:  # a sign-in or a connect? Without its state, nobody can tell
+        kind = "access_denied_unknown"
     return SignInError(kind, f"provider error {code}", provider_code=code, said=(description or "") if trusted else "")
 
 
@@ -234,7 +237,8 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
     `login_hint` (the signed-in account), and state, nonce and PKCE as a sign-in does. It comes back
     through /callback, which puts the new token in the session only if its ID token passes every
     check and names the same user. What was granted is the token response's `scope` (granular
-    consent: the user may untick scopes); `granted_scopes()` reads it. Anonymous visitors
+    consent: the user may untick scopes); `granted_scopes()` reads it. Another error from Google is the
+    error page, whose "Try again" is this request again (a GET). Anonymous visitors
     sign in first, then come back here. `purpose` names it in the logs; `next_url` is where the
     browser lands afterwards, a local path. A host's view returns it::
 
@@ -244,6 +248,8 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
     if who is None:
         return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
     connect: Connect = {"purpose": purpose, "scopes": list(scopes), "sub": who.sub}
+    if request.method == "GET":  # a link can start it again
+        connect["retry"] = safe_next(request.script_root + request.full_path.rstrip("?"))
     params = {"include_granted_scopes": "true", "access_type": "offline", "prompt": "consent",
               "login_hint": who.sub}
     with provider_errors():

@@ -77,7 +77,8 @@ def rows(client) -> list[tuple[str, bool]]:
     page = client.get("/sessions")
     assert page.status_code == 200, page.status_code
     html = page.get_data(as_text=True)
-    found = re.findall(r'<th scope="row">([^<]+?)( <span class="badge badge-ok">this device</span>)?</th>', html)
+    found = re.findall(r'<p class="session-device">([^<]+?)( <span class="badge badge-ok">this device</span>)?</p>',
+                       html)
     return [(browser, bool(current)) for browser, current in found]
 
 

@@ -80,7 +80,8 @@ def test_connect_url_asks_incrementally_with_state_nonce_and_pkce(app, client, a
     assert params["code_challenge"] == challenge.decode() and params["code_challenge_method"] == "S256"
     assert params["nonce"] == data["nonce"] and len(params["nonce"]) >= 32 and len(params["state"]) >= 32
     assert params["redirect_uri"] == data["redirect_uri"] == "http://localhost/callback"  # the same /callback
-    assert data["connect"] == {"purpose": "calendar", "scopes": [CALENDAR_SCOPE], "sub": google.sub}
+    assert data["connect"] == {"purpose": "calendar", "scopes": [CALENDAR_SCOPE], "sub": google.sub,
+                               "retry": "/connect/calendar"}  # an error page's "Try again"
     assert data["next"] == "/calendar"
 
 
@@ -123,6 +124,8 @@ def test_granted_consent_replaces_the_token_and_shows_the_next_five_events(app, 
     # all text escaped
     assert "<script>alert(1)" not in page and "Stand-up &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Room &lt;b&gt;1&lt;/b&gt;" in page
+    events = page.split('<ol class="events">')[1].split("</ol>")[0]
+    assert events.count("<time datetime=") == 5 and "data-local-time" not in events  # left in their own zone
     assert "Sample events" not in page  # Google's own API URL
     assert 'href="/calendar"' in html(client, "/profile")
 
@@ -171,12 +174,54 @@ def test_refused_consent_keeps_the_user_signed_in_with_the_old_token(app, client
     assert calendar.calls == [] and len(google.token_requests) == 1  # the sign-in's code exchange only
 
 
+def test_a_cancelled_connect_says_calendar_was_not_connected_and_offers_it_again(app, client, auth, google):
+    """Google's error redirect carries the state: the pending record says it was a connect."""
+    auth.sign_in()
+    params = start_connect(client, google)
+    response = client.get("/callback", query_string={"state": params["state"], "error": "access_denied"})
+    assert response.status_code == 302 and response.location == "/calendar"
+    page = html(client)
+    assert "Google Calendar was not connected." in page and "You are still signed in." in page
+    assert '<a class="button" href="/connect/calendar">Try again</a>' in page
+    assert 'class="nav-user"' in page  # the header agrees
+
+
+@pytest.mark.parametrize(("error", "status"), [("server_error", 502), ("temporarily_unavailable", 503),
+                                               ("invalid_scope", 400)])
+def test_a_connect_that_fails_at_google_says_calendar_was_not_connected(client, auth, google, error, status):
+    auth.sign_in()
+    params = start_connect(client, google)
+    response = client.get("/callback", query_string={"state": params["state"], "error": error})
+    assert response.status_code == status
+    page = response.get_data(as_text=True)
+    assert "<h1>Google Calendar was not connected</h1>" in page and f"({error})" in page
+    assert "You are still signed in, with the access you had before." in page and 'class="nav-user"' in page
+    assert '<a class="button" href="/connect/calendar">Try again</a>' in page and 'href="/login' not in page
+    assert "Ada Lovelace" in html(client, "/profile")
+
+
+def test_a_cancel_without_state_is_worded_for_a_sign_in_and_a_connect_alike(app, client, auth):
+    """The local provider's Deny (and any stripped redirect) has no state: nobody can tell which it was."""
+    response = client.get("/callback", query_string={"error": "access_denied"})
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "<h1>Nothing changed</h1>" in page and "no new sign-in, and no new access" in page
+    assert '<a class="button" href="/login">Try again</a>' in page and "still signed in" not in page
+
+    auth.sign_in()
+    page = client.get("/callback", query_string={"error": "access_denied"}).get_data(as_text=True)
+    assert "<h1>Nothing changed</h1>" in page and "You are still signed in." in page
+    assert '<a class="button" href="/connect/calendar">Connect Google Calendar</a>' in page
+    assert "Try again" not in page  # /login would change nothing: the user is signed in already
+
+
 def test_a_different_google_account_is_refused_with_a_clear_page(app, client, auth, google, calendar, caplog):
     auth.sign_in()
     response = connect(auth, sub="109999999999999999999")  # a valid ID token, for someone else
     assert response.status_code == 403
     page = response.get_data(as_text=True)
-    assert "That is a different Google account" in page and "nothing was connected" in page
+    assert "<h1>Google Calendar was not connected</h1>" in page and "a different Google account" in page
+    assert '<a class="button" href="/connect/calendar">Try again</a>' in page
     stored = record(app, client)
     assert stored["user"]["sub"] == google.sub and stored["token"]["access_token"] == google.access_token
     assert "Ada Lovelace" in html(client, "/profile")  # still signed in, as before
@@ -196,7 +241,7 @@ def test_a_session_that_ended_meanwhile_gets_nothing(app, client, auth, google, 
     auth.logout()
     google.token_extra = {"access_token": CONNECT_TOKEN, "scope": WITH_CALENDAR}
     response = auth.callback(params, code="4/connect-code")
-    assert response.status_code == 401 and "Nothing was connected" in response.get_data(as_text=True)
+    assert response.status_code == 401 and "Google Calendar was not connected" in response.get_data(as_text=True)
 
 
 def test_cross_account_protection_finds_the_session_by_its_new_refresh_token(app, client, auth, google, calendar):

@@ -52,7 +52,7 @@ def test_cancel_at_provider_shows_friendly_page(page, app_server):
     page.goto(app_server.url + "/login?next=/profile")
     page.get_by_role("button", name="Deny").click()
     page.wait_for_url(re.compile(r"/callback\?"))
-    assert page.get_by_role("heading", level=1).inner_text() == "Access denied"
+    assert page.get_by_role("heading", level=1).inner_text() == "Nothing changed"  # no state
     assert page.get_by_role("link", name="Try again").is_visible()
     screenshot(page, "6-cancelled")
 

@@ -32,7 +32,7 @@ def test_sign_out_another_device_from_the_sessions_page(browser, app_server):
         check = PageCheck(page, app_server.url, "sessions", {})
         sign_in(page, app_server.url)
 
-        table = page.locator("table.sessions")
+        table = page.locator("ul.sessions")
         assert "Firefox 133 on Ubuntu this device" in table.inner_text()
         assert "Mobile Safari 17 on iOS" in table.inner_text()
         screenshot(page, "sessions")
@@ -40,7 +40,7 @@ def test_sign_out_another_device_from_the_sessions_page(browser, app_server):
 
         page.get_by_role("button", name=re.compile(r"^Sign out Mobile Safari 17 on iOS")).click()
         page.wait_for_url(app_server.url + "/sessions")
-        assert "Mobile Safari" not in page.locator("table.sessions").inner_text()
+        assert "Mobile Safari" not in page.locator("ul.sessions").inner_text()
         phone_page.goto(app_server.url + "/profile")
         phone_page.wait_for_url(re.compile(r"/oauth2/authorize"))  # the phone is signed out
         page.goto(app_server.url + "/profile")

@@ -6,16 +6,13 @@ itself (scripts/serve.py) driven by Chromium."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from local_calendar import CALENDAR_SCOPE, SampleCalendar, register_client
 
-from ..helpers import ROOT, free_port, screenshot, server_env, wait_http
+from ..helpers import screenshot
 from .test_pages_in_chromium import PageCheck
 
 pytestmark = [pytest.mark.slow]
@@ -89,24 +86,7 @@ def test_the_stand_in_refuses_a_token_the_provider_does_not_know(local_provider)
 # --------------------------------------------------------------------------- `make run`, in Chromium
 
 
-@pytest.fixture(scope="module")
-def make_run(tmp_path_factory):
-    """scripts/serve.py as `make run` starts it without Google credentials, on free ports."""
-    from launch import stop
-
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("make-run") / "serve.log"
-    env = server_env(PORT=str(port), LOCAL_PROVIDER_PORT=str(free_port()))
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", process, seconds=60)
-    except RuntimeError:
-        stop(process)
-        raise RuntimeError(log_path.read_text()) from None
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", log=log_path)
-    stop(process)
+# `make_run`: tests/system/conftest.py (the pages' tests use it too).
 
 
 @pytest.mark.browser

@@ -107,7 +107,9 @@ def test_one_tap_signs_in_and_sign_out_stops_the_prompt(page, one_tap_server, st
 def test_the_page_gives_the_script_its_real_attributes(page, one_tap_server, stand_in):
     page.route(one_tap_server + "/login/one-tap**", lambda route: route.fulfill(status=204))  # stop at the POST
     with page.expect_request(lambda request: "/login/one-tap" in request.url) as posted:
-        page.goto(one_tap_server + "/", wait_until="commit")  # the form's POST, answered 204, may race "load"
+        # The stand-in posts at once, maybe before the page's load event (static/local-time.js is still
+        # loading), and a navigation that ends in 204 leaves that event unfired: wait for the POST only.
+        page.goto(one_tap_server + "/", wait_until="commit")
     form = parse_qs(posted.value.post_data or "")
     assert set(form) == {"credential", "g_csrf_token", "select_by"}
     saw = page.evaluate("window.standInSaw")
