@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 from flask import Flask, jsonify
 from flask_wtf import CSRFProtect
@@ -378,15 +377,6 @@ def store_snapshot(app) -> dict:
         return {key: records.client.dump(key) for key in records.client.scan_iter()}
     folder = Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"])
     return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
-
-
-@pytest.fixture(params=["cachelib", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])
-def store_config(request) -> dict:
-    if request.param == "cachelib":
-        return {}
-    server = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushdb()
-    return {"SESSION_TYPE": "redis", "GOOGLE_SIGNIN_REDIS_URL": server.url}
 
 
 def test_bearer_requests_write_nothing_set_no_cookie_and_log_no_token(tmp_path, google, caplog, store_config):

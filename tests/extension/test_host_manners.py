@@ -8,7 +8,6 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import redis
 from flask import Blueprint, Flask, jsonify, render_template_string, session
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import generate_csrf
@@ -257,15 +256,6 @@ def stored(app) -> int:
     if hasattr(records, "client"):
         return int(records.client.dbsize())
     return len(stored_files(app))
-
-
-@pytest.fixture(params=["cachelib", pytest.param("redis", marks=[pytest.mark.slow, pytest.mark.redis])])
-def store_config(request) -> dict:
-    if request.param == "cachelib":
-        return {}
-    server = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushdb()
-    return {"SESSION_TYPE": "redis", "GOOGLE_SIGNIN_REDIS_URL": server.url}
 
 
 def test_500_anonymous_page_views_write_no_record(tmp_path, store_config):
