@@ -19,6 +19,7 @@ from ..accounts.policy import check_access, fingerprint
 from ..errors import POLICY_CHANGED, SESSION_EXPIRED, SIGNED_OUT, SignInError, StoreUnavailable
 from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, identity, is_loaded, set_identity
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
+from .pages import this_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def is_navigation() -> bool:
 
 def login_url() -> str:
     """Where a visitor signs in, coming back to this request's page."""
-    return url_for("google_signin.login", next=request.full_path.rstrip("?"))
+    return url_for("google_signin.login", next=this_path())
 
 
 def unauthorized() -> ResponseReturnValue:
