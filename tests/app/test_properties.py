@@ -8,7 +8,7 @@ The one 5xx allowed is the documented one: /callback passing on the provider's `
 unhandled exception is not even a 500 here: the apps run with TESTING, so it fails the test itself.
 
 docs/security.md, "Every request input", lists each input, what reads it, and the test below that
-covers it. One test an input; V a visitor, S a signed-in session, drawn by Hypothesis where it matters.
+covers it. Where it matters, Hypothesis draws whether a visitor or a signed-in session sends it.
 
 How values travel. Text goes as UTF-8, as browsers send it. Bytes go as a WSGI server hands them to
 the app (PEP 3333): each byte one latin-1 character in the environ, so 0xB2 arrives as `²`. The path
