@@ -75,4 +75,4 @@ dist: $(VENV)/.dev-deps
 	$(BIN)/twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache .mypy_cache dist build *.egg-info
+	rm -rf $(VENV) instance artifacts .pytest_cache .ruff_cache .mypy_cache .hypothesis dist build *.egg-info

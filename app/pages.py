@@ -116,13 +116,13 @@ def home() -> str:
 
 @bp.get("/profile")
 def profile() -> BaseResponse | str:
-    if not current_user:
-        return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
+    if not current_user:  # back to the path only: the page reads no query (full_path fails on one not UTF-8)
+        return redirect(url_for("google_signin.login", next=request.path))
     refresh_google_access()
     access = google_access()
     info = current_session()
     if info is None:  # ended by the refresh (a security event): signed out meanwhile
-        return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("google_signin.login", next=request.path))
     return render_template(
         "profile.html",
         userinfo=info.userinfo,

@@ -47,11 +47,20 @@ def set_headers(response: Response) -> Response:
         headers.extend(PAGE_HEADERS[policy])  # no-store: pages may show personal data
     else:  # send_file set a Cache-Control of its own: replaced
         headers.extend(HEADERS[policy])
-        current = static_files().is_current((request.view_args or {}).get("filename"), request.args.get("v"))
+        current = static_files().is_current((request.view_args or {}).get("filename"), version_asked())
         headers["Cache-Control"] = IMMUTABLE if current else "no-cache"  # no `v`, or another version's
     if request.is_secure:
         headers["Strict-Transport-Security"] = current_app.config["HSTS"]
     return response
+
+
+def version_asked() -> str | None:
+    """The static URL's `v`. Werkzeug reads the query as UTF-8, strictly: raw bytes that are not UTF-8,
+    which a raw client may send and a server may pass on (wsgiref does), ask for no version."""
+    try:
+        return request.args.get("v")
+    except UnicodeDecodeError:
+        return None
 
 
 def init_security(app: Flask) -> None:

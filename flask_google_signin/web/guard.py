@@ -34,7 +34,7 @@ from ..sessions.identity import ANONYMOUS, LOADER, GoogleIdentity, host_user, id
 from ..sessions.interface import TOUCH_INTERVAL, current_id, end_session, sealed_session, session_end, session_record
 from ..settings import settings
 from . import bearer as bearer_tokens
-from .pages import error_page, problem
+from .pages import error_page, problem, this_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def is_navigation() -> bool:
 
 def login_url() -> str:
     """Where a visitor signs in, coming back to this request's page."""
-    return url_for("google_signin.login", next=request.full_path.rstrip("?"))
+    return url_for("google_signin.login", next=this_path())
 
 
 def unauthorized() -> ResponseReturnValue:

@@ -37,10 +37,35 @@ def safe_next(value: str | None) -> str:
     return "/" if parts.scheme or parts.netloc else value
 
 
+def readable_query() -> bool:
+    """Whether Werkzeug can read this request's query. `request.args` and `request.full_path` decode
+    it as UTF-8, strictly: bytes beyond ASCII that are not UTF-8 raise UnicodeDecodeError (a 500).
+    Browsers percent-encode such bytes; another client may send them raw, and a server may pass them
+    on as they came (the standard library's wsgiref does; gunicorn refuses the request)."""
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def refuse_unreadable_query() -> None:
+    """Before the sign-in's views, which read the query: one Werkzeug cannot read is a 400."""
+    if not readable_query():
+        abort(400, "This address is malformed.")
+
+
+def this_path() -> str:
+    """This request's path and query, for a `next`; the path alone when the query is unreadable."""
+    return request.full_path.rstrip("?") if readable_query() else request.path
+
+
 def retry_next() -> str:
     """Where "Try again" should land after signing in: the pending sign-in's `next` (set by the
-    callback), else this request's `next`, checked like /login checks it (a local path only)."""
-    return safe_next(g.get("signin_next") or request.args.get("next"))
+    callback), else this request's `next`, checked like /login checks it (a local path only). An
+    error page may come from any view (a store outage), whose query may be unreadable."""
+    asked = request.args.get("next") if readable_query() else None
+    return safe_next(g.get("signin_next") or asked)
 
 
 def refuse_other_hosts() -> None:

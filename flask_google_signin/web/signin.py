@@ -29,7 +29,7 @@ from ..settings import settings
 from ..signals import signed_in
 from .csrf import exempt_from_flask_wtf, valid_csrf
 from .guard import hooks
-from .pages import refuse_other_hosts, safe_next
+from .pages import refuse_other_hosts, refuse_unreadable_query, safe_next, this_path
 
 bp = Blueprint("google_signin", __name__, template_folder="templates")
 # What a session holds for the sign-in; anything else in it is the host's, and a visitor's is kept
@@ -38,6 +38,7 @@ bp = Blueprint("google_signin", __name__, template_folder="templates")
 SIGN_IN_KEYS = frozenset(SessionRecord.__annotations__) - {"_flashes"}
 exempt_from_flask_wtf(bp)
 bp.before_request(refuse_other_hosts)
+bp.before_request(refuse_unreadable_query)
 log = logging.getLogger(__name__)
 
 PROVIDER_ERRORS = {"access_denied": "access_denied", "temporarily_unavailable": "provider_busy",
@@ -246,7 +247,7 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
     """
     who = identity()
     if who is None:
-        return redirect(url_for("google_signin.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("google_signin.login", next=this_path()))
     connect: Connect = {"purpose": purpose, "scopes": list(scopes), "sub": who.sub}
     if request.method == "GET":  # a link can start it again
         connect["retry"] = safe_next(request.script_root + request.full_path.rstrip("?"))

@@ -23,6 +23,7 @@ import flask_google_signin.store.files as store
 import flask_google_signin.web.guard as guard
 from app import create_app
 from app.config import load_settings
+from flask_google_signin import error_page
 
 from ..helpers import (
     CLIENT_SECRET,
@@ -535,6 +536,40 @@ def test_odd_digits_in_a_pending_sign_in_cookie_are_no_5xx(app, client, google, 
     """'²'.isdigit() is true and int('²') fails: a raw client's cookie must still get a page, not a 502."""
     client.set_cookie("session_signin_abcdefabcdef", f"{issued}.secret")
     assert client.get("/login").status_code == 302
+
+
+# The byte 0xFF raw in the query (not percent-encoded): not UTF-8, which Werkzeug's request.args and
+# request.full_path require (UnicodeDecodeError). Browsers percent-encode it; a raw client may not, and
+# a server may pass it on (the standard library's wsgiref does; gunicorn refuses the request line).
+NOT_UTF8 = {"QUERY_STRING": "next=\xff"}
+
+
+@pytest.mark.parametrize(("path", "status"), [("/login", 400), ("/callback", 400), ("/profile", 302),
+                                               ("/calendar", 302), ("/connect/calendar", 302)])
+def test_a_query_that_is_not_utf8_is_no_5xx(client, google, path, status):
+    """The sign-in's views refuse it (400); a page for signed-in users sends a visitor to sign in,
+    coming back to the page without the query."""
+    response = client.get(path, environ_overrides=NOT_UTF8)
+    assert response.status_code == status
+    if status == 302:
+        assert parse_qs(urlsplit(response.location).query) == {"next": [path]}
+
+
+def test_a_query_that_is_not_utf8_gets_401_problem_details_from_an_api(client):
+    response = client.get("/calendar", headers={"Accept": "application/json"}, environ_overrides=NOT_UTF8)
+    assert response.status_code == 401 and response.get_json()["login_url"] == "/login?next=/calendar"
+
+
+def test_a_static_version_that_is_not_utf8_is_no_5xx(client):
+    response = client.get("/static/style.css", environ_overrides={"QUERY_STRING": "v=\xff"})
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-cache"
+
+
+def test_an_error_page_under_a_query_that_is_not_utf8_tries_again_from_home(app):
+    """A store outage may give any page the error page, whose "Try again" reads `next`."""
+    with app.test_request_context("/profile", environ_overrides=NOT_UTF8):
+        html, status = error_page(503, "The store is not answering.", retry=True)
+    assert status == 503 and 'href="/login">Try again' in html
 
 
 def test_trusted_hosts_from_the_environment_refuse_other_hosts(make_app, google):
