@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from flask_google_signin import testing
 
 from ..conftest import new_app
-from ..helpers import IN_CI, FakeGoogle, b64, base_config
+from ..helpers import CLIENT_ID, IN_CI, FakeGoogle, b64, base_config
 from .test_risc import CONTENT_TYPE as RISC_CONTENT_TYPE
 from .test_risc import ISSUER, TOKEN_REVOKED, USER_EVENTS, FakeRisc
 
@@ -52,8 +52,9 @@ STATIC = "/static/style.css"
 ROUTES = [("GET", "/"), ("GET", "/login"), ("GET", "/callback"), ("GET", "/profile"), ("GET", "/logout"),
           ("POST", "/logout"), ("GET", "/sessions"), ("POST", "/sessions/end"), ("POST", "/sessions/others"),
           ("POST", "/sessions/all"), ("POST", "/risc"), ("GET", "/calendar"), ("GET", "/connect/calendar"),
-          ("POST", "/disconnect/calendar"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", STATIC)]
-FORMS = [path for method, path in ROUTES if method == "POST" and path != "/risc"]
+          ("POST", "/disconnect/calendar"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", STATIC),
+          ("POST", "/login/one-tap"), ("GET", "/api/me"), ("GET", "/admin")]
+FORMS = [path for method, path in ROUTES if method == "POST" and path not in ("/risc", "/login/one-tap")]
 GUARDED = [("GET", "/calendar"), ("GET", "/connect/calendar"), ("POST", "/disconnect/calendar")]  # login_required
 PROVIDER_5XX = {"server_error": 502, "temporarily_unavailable": 503}  # the documented ones (docs/security.md)
 VARIANTS = {
@@ -64,6 +65,8 @@ VARIANTS = {
     "trusted": {"TRUSTED_HOSTS": "localhost"},  # Flask refuses any other Host
 }
 LIMITLESS = {"LOGIN_RATE_LIMIT": "1000000/second", "RISC_RATE_LIMIT": "1000000/second"}  # limits: test_limits.py
+# Every way in: One Tap's POST and bearer ID tokens on GET /api/me read requests too.
+WAYS_IN = {"GOOGLE_SIGNIN_ONE_TAP": True, "GOOGLE_SIGNIN_BEARER_AUDIENCES": CLIENT_ID}
 # What gunicorn (gunicorn/http/wsgi.py) lets a response header be; it answers 500 for anything else.
 SENDABLE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-zA-Z-]+")
 SENDABLE_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
@@ -168,7 +171,8 @@ class Site:
 
     def app(self, variant: str = "plain"):
         if variant not in self.apps:
-            self.apps[variant] = new_app({**base_config(self.tmp_path), **LIMITLESS, **self.store, **VARIANTS[variant]})
+            self.apps[variant] = new_app({**base_config(self.tmp_path), **LIMITLESS, **WAYS_IN, **self.store,
+                                          **VARIANTS[variant]})
             self.tracebacks.records.clear()  # a start-up warning is no request's
         return self.apps[variant]
 
@@ -513,6 +517,46 @@ def test_any_header(site, who, name, value, method_path):
     method, path = method_path
     browser = site.browser(who)
     site.send(method, path, browser=browser, headers={name: header_value(value)}, form=browser.form(method))
+
+
+# --------------------------------------------------------------------------- One Tap and bearer tokens
+
+CREDENTIALS = st.one_of(ANY, st.lists(st.binary(max_size=80).map(b64), min_size=3, max_size=3).map(".".join))
+
+
+@EXAMPLES
+@given(credential=CREDENTIALS | st.just("signed"), nonce=ANY | st.just("the page's"), field=ANY,
+       cookie=ANY | st.just("= field"), browser_value=ANY | st.just("the browser's"))
+def test_one_tap_post(site, credential, nonce, field, cookie, browser_value):
+    """POST /login/one-tap: any credential (or one Google signed, with any nonce), any `g_csrf_token` field
+    and cookie (or equal ones), any nonce cookie. Only the page's own nonce with equal tokens signs in."""
+    page = site.send("GET", "/")
+    own = next((h.split(";")[0] for h in page.headers.getlist("Set-Cookie") if "_one_tap=" in h), "")
+    nonce_of_page = re.search(r'data-nonce="([^"]+)"', page.get_data(as_text=True)).group(1)
+    if credential == "signed":
+        claims = {**site.google.claims(), "nonce": nonce_of_page if nonce == "the page's" else latin1(nonce)}
+        credential = site.google.sign(claims)
+    cookie = field if cookie == "= field" else cookie
+    if browser_value != "the browser's":
+        own = f"{site.cookie_name()}_one_tap={header_value(browser_value)}"
+    site.send("POST", "/login/one-tap", cookies=f"{own}; g_csrf_token={header_value(cookie)}",
+              form={"credential": credential, "g_csrf_token": field})
+
+
+AUTHORIZATIONS = st.one_of(ANY.map(header_value), CREDENTIALS.map(lambda token: "Bearer " + header_value(token)),
+                           st.tuples(st.sampled_from(["Bearer ", "bearer ", "Basic ", "Bearer"]), ANY.map(header_value))
+                           .map("".join))
+
+
+@EXAMPLES
+@given(authorization=AUTHORIZATIONS | st.just("signed"), claims=st.dictionaries(
+    st.sampled_from(["iss", "aud", "sub", "exp", "iat", "email", "email_verified", "hd"]), JSON, max_size=3))
+def test_bearer_authorization(site, authorization, claims):
+    """GET /api/me with any Authorization header, or a token Google signed with any JSON in its claims."""
+    if authorization == "signed":
+        authorization = "Bearer " + site.google.sign({**site.google.claims(), **claims})
+    response = site.send("GET", "/api/me", headers={"Authorization": authorization, "Accept": "application/json"})
+    assert response.status_code in (200, 401, 403)
 
 
 # --------------------------------------------------------------------------- POST /risc
