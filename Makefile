@@ -35,9 +35,11 @@ $(VENV)/.dev-deps: requirements-dev.txt requirements.txt requirements-local.txt 
 run: $(VENV)/.run-deps
 	PORT=$(PORT) $(BIN)/python scripts/serve.py
 
-## Every check: lint, then the whole test suite (browser, gunicorn, Redis included).
+## Every check: lint, then the whole test suite (browser, gunicorn, Redis included). The property suite
+## runs apart on two processes: its thousands of in-process requests are CPU alone, and halve on two cores.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not properties"
+	$(BIN)/python -m pytest -m properties -n 2
 
 ## The quick tests only (no servers, no browser), on two processes (pytest-xdist): seconds, for the edit-test loop.
 # pytest keeps the test modules it rewrites in __pycache__ only where Python may write bytecode: on a

@@ -248,7 +248,10 @@ def pending_count(app) -> int:
     records = testing.store(app)
     if hasattr(records, "client"):
         return int(records.client.zcard(records.pending_index))
-    with sqlite3.connect(Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending", "pending.sqlite3")) as db:
+    path = Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"], "pending", "pending.sqlite3")
+    if not path.exists():  # made at the first pending sign-in
+        return 0
+    with sqlite3.connect(path) as db:
         return int(db.execute("SELECT COUNT(*) FROM pending WHERE expires > ?", (time.time(),)).fetchone()[0])
 
 

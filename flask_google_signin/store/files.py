@@ -66,8 +66,7 @@ class FolderRecords:
         self._hits_swept = 0.0
 
     def ensure(self) -> None:
-        self.pending.mkdir(parents=True, exist_ok=True)
-        self._db()
+        self.pending.mkdir(parents=True, exist_ok=True)  # the database itself at the first pending sign-in
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection to the pending sign-ins: sqlite3 connections are not shared between

@@ -44,7 +44,7 @@ from ..helpers import CLIENT_ID, IN_CI, FakeGoogle, b64, base_config
 from .test_risc import CONTENT_TYPE as RISC_CONTENT_TYPE
 from .test_risc import ISSUER, TOKEN_REVOKED, USER_EVENTS, FakeRisc
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.properties]
 REDIS = pytest.mark.redis
 EXAMPLES = settings(max_examples=1000 if IN_CI else 50, deadline=None, derandomize=True, database=None)
 

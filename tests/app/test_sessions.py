@@ -60,9 +60,11 @@ def dump(app) -> bytes:
         client = testing.store(app).client
         return b"\n".join(client.dump(key) or b"" for key in client.scan_iter("*"))
     folder = Path(app.config["GOOGLE_SIGNIN_SESSION_CACHELIB_DIR"])
-    with sqlite3.connect(folder / "pending" / "pending.sqlite3") as db:
-        rows = [b"|".join(str(value).encode() if not isinstance(value, bytes) else value for value in row)
-                for row in db.execute("SELECT * FROM pending")]
+    rows = []
+    if (folder / "pending" / "pending.sqlite3").exists():  # made at the first pending sign-in
+        with sqlite3.connect(folder / "pending" / "pending.sqlite3") as db:
+            rows = [b"|".join(str(value).encode() if not isinstance(value, bytes) else value for value in row)
+                    for row in db.execute("SELECT * FROM pending")]
     return b"\n".join([*(path.read_bytes() for path in folder.iterdir() if path.is_file()), *rows])
 
 
