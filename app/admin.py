@@ -9,11 +9,16 @@ from flask import Flask, current_app, render_template
 
 from flask_google_signin import current_user, group_required, member_of
 
+GOOGLE_GROUPS_API = "https://cloudidentity.googleapis.com"
+
 
 def admin_page() -> str:
-    """Who is signed in, and which group let them in (group_required just checked it: no call)."""
+    """Who is signed in, and which group let them in (group_required just checked it: no call). Groups
+    from another API than Google's (`make run`'s stand-in) are labelled samples."""
     group = current_app.config["ADMIN_GROUP"]
-    return render_template("admin.html", user=current_user, groups=member_of(group))
+    sample = not str(current_app.config.get("GOOGLE_SIGNIN_CLOUD_IDENTITY_URL") or GOOGLE_GROUPS_API).startswith(
+        GOOGLE_GROUPS_API)
+    return render_template("admin.html", user=current_user, groups=member_of(group), sample=sample)
 
 
 def init_admin(app: Flask) -> None:

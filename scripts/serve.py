@@ -11,11 +11,13 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import local_calendar  # noqa: E402  (scripts/, beside this file)
+import local_groups  # noqa: E402
 from launch import free_port, provider_command, provider_env, wait_http  # noqa: E402  (scripts/launch.py, beside this file)
 
 from app.config import read_dotenv  # noqa: E402
@@ -50,16 +52,22 @@ def main() -> int:
             callbacks.append(env["PUBLIC_BASE_URL"].rstrip("/") + "/callback")
         client_id, client_secret = local_calendar.register_client(provider_url, callbacks)
         calendar = local_calendar.SampleCalendar(free_port(), f"{provider_url}/userinfo")
+        # Workspace groups from scripts/local_groups.json, asked as the extension asks Google's API.
+        groups, keys = local_groups.SampleGroups(free_port()), tempfile.TemporaryDirectory()
         env.update(
             GOOGLE_CLIENT_ID=client_id,
             GOOGLE_CLIENT_SECRET=client_secret,
             GOOGLE_SERVER_METADATA_URL=metadata,
             GOOGLE_CALENDAR_API_URL=calendar.url,
+            GOOGLE_SIGNIN_CLOUD_IDENTITY_URL=groups.url,
+            GOOGLE_SIGNIN_GROUPS_CREDENTIALS=str(groups.key_file(Path(keys.name))),
         )
+        env.setdefault("ADMIN_GROUP", local_groups.ADMIN_GROUP)
         env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
         env.setdefault("WEB_CONCURRENCY", "2")
         print(f"No Google credentials in .env: using the LOCAL TEST PROVIDER at http://127.0.0.1:{PROVIDER_PORT}\n"
-              f"Open http://localhost:{port} and sign in as alice or bob.", flush=True)
+              f"Open http://localhost:{port} and sign in as alice or bob (alice is in {env['ADMIN_GROUP']}: "
+              "/admin).", flush=True)
         app = subprocess.Popen(gunicorn, cwd=ROOT, env=env)
         signal.signal(signal.SIGTERM, lambda *_: app.terminate())
         try:
