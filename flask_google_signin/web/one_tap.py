@@ -35,7 +35,7 @@ from ..settings import GIS_CLIENT_URL, settings
 from ..signals import signed_in
 from ..store import digest
 from .csrf import exempt_from_flask_wtf
-from .pages import refuse_other_hosts, safe_next
+from .pages import readable_query, refuse_other_hosts, safe_next, this_path
 from .signin import _app, sign_in
 
 bp = Blueprint("google_signin_one_tap", __name__)
@@ -89,7 +89,7 @@ def one_tap_markup(next_url: str | None = None) -> Markup:
         response.vary.add("Cookie")  # the page holds this browser's nonce: never one cached for another
         return response
 
-    path = url_for("google_signin_one_tap.one_tap", next=safe_next(next_url or request.full_path.rstrip("?")))
+    path = url_for("google_signin_one_tap.one_tap", next=safe_next(next_url or this_path()))
     base = (config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")  # as the redirect URI is built
     attributes = {"client_id": config["GOOGLE_CLIENT_ID"], "login_uri": base + path,
                   "nonce": page_nonce(value, config["SECRET_KEY"]),
@@ -147,7 +147,7 @@ def one_tap() -> BaseResponse:
     metrics.signin("success")
     log.info("signed in", extra={"event": "sign_in", "reason": "one_tap", "sub": sub})
     signed_in.send(_app(), user=who, userinfo=userinfo)
-    response = redirect(safe_next(request.args.get("next")), code=303)
+    response = redirect(safe_next(request.args.get("next") if readable_query() else None), code=303)
     response.delete_cookie(nonce_cookie(), path="/")  # the next page gets a fresh nonce
     return response
 

@@ -250,7 +250,7 @@ def connect_scopes(purpose: str, scopes: Sequence[str], next_url: str = "/") -> 
         return redirect(url_for("google_signin.login", next=this_path()))
     connect: Connect = {"purpose": purpose, "scopes": list(scopes), "sub": who.sub}
     if request.method == "GET":  # a link can start it again
-        connect["retry"] = safe_next(request.script_root + request.full_path.rstrip("?"))
+        connect["retry"] = safe_next(request.script_root + this_path())
     params = {"include_granted_scopes": "true", "access_type": "offline", "prompt": "consent",
               "login_hint": who.sub}
     with provider_errors():

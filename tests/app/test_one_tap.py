@@ -272,3 +272,19 @@ def test_next_is_a_local_path_only(one_tap_app, google):
     attributes["login_uri"] = "http://localhost/login/one-tap?next=//evil.example"
     response = tap.post(tap.credential(attributes["nonce"]), attributes)
     assert response.status_code == 303 and response.location == "/"
+
+
+def test_a_query_that_is_not_utf8_is_no_5xx(one_tap_app, google):
+    """Bytes a WSGI server hands over as they came (0xFF: no UTF-8): the page's `next` is its path alone,
+    and the POST lands on `/`."""
+    tap = OneTap(one_tap_app.test_client(), google)
+    page = tap.client.get("/", environ_overrides={"QUERY_STRING": "next=\xff"})
+    assert page.status_code == 200
+    attributes = onload(page.get_data(as_text=True))
+    assert attributes["login_uri"].endswith("/login/one-tap?next=/")
+    tap.client.set_cookie("g_csrf_token", "t")
+    response = tap.client.post("/login/one-tap", environ_overrides={"QUERY_STRING": "next=\xff"},
+                               data={"credential": tap.credential(attributes["nonce"]), "g_csrf_token": "t"})
+    assert response.status_code == 303 and response.location == "/"
+    connect = tap.client.get("/connect/calendar", environ_overrides={"QUERY_STRING": "x=\xff"})
+    assert connect.status_code == 302  # signed in now: to Google, the retry link the path alone
