@@ -88,7 +88,22 @@ class SampleCalendar(ThreadingHTTPServer):
             return False
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JSONHandler(BaseHTTPRequestHandler):
+    """A stand-in's answers: JSON, as Google's APIs give it, and no log of its own."""
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: gunicorn's access log already shows the page views."""
+
+
+class _Handler(JSONHandler):
     server: SampleCalendar
 
     def do_GET(self) -> None:
@@ -105,14 +120,3 @@ class _Handler(BaseHTTPRequestHandler):
             count = 5
         return self._answer(200, {"kind": "calendar#events", "summary": "Sample calendar", "timeZone": "Europe/London",
                                   "items": sample_events(datetime.now(UTC), count)})
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: gunicorn's access log already shows the page views."""

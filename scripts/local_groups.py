@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from local_calendar import JSONHandler  # scripts/, beside this file
 
 MEMBERS = Path(__file__).with_name("local_groups.json")  # group email -> member emails (a nested group too)
 ADMIN_GROUP = "admins@example.com"
@@ -54,7 +54,7 @@ class SampleGroups(ThreadingHTTPServer):
                                                    if inner in self.groups))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     server: SampleGroups
 
     def do_POST(self) -> None:
@@ -89,14 +89,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, code: int, status: str) -> None:
         self._answer(code, {"error": {"code": code, "status": status}})
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: gunicorn's access log already shows the page views."""
