@@ -75,6 +75,7 @@ class RedisRecords:
     ADD_PENDING = "#!lua\n" + COUNT + PENDING + """
     local wait = count(6, 8)
     if wait > 0 then return wait end
+    if tonumber(ARGV[3]) < 1 then return -1 end
     for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)) do forget(key) end
     local outcome = 0
     while redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) do

@@ -140,8 +140,10 @@ def test_at_the_cap_the_oldest_of_the_network_holding_most_is_shed(records):
 
 
 def test_a_cap_of_zero_writes_nothing(records):
+    assert records.add_pending(records.pending_key("kept"), b"k", 600, 5, (), "A") == store.ADDED
     assert records.add_pending(records.pending_key("none"), b"z", 600, 0, (), "A") == store.FULL
     assert records.take_pending(records.pending_key("none")) is None
+    assert records.take_pending(records.pending_key("kept")) == b"k"  # nothing shed for it either
 
 
 def test_expired_pending_records_make_room_without_shedding(records, monkeypatch):
