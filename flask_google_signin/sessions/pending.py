@@ -56,6 +56,12 @@ def _set_cookie(name: str, value: str, max_age: int) -> None:
         return response
 
 
+def network_id() -> str:
+    """This client's network as the store keeps it: a hash (no address stored), 96 bits (two
+    networks sharing one would only share their count)."""
+    return digest(limits.client())[:16]
+
+
 def save_pending(state: str, data: PendingData) -> None:
     """Keep what /callback needs (nonce, PKCE verifier, redirect URI, next), sealed by a cookie secret.
 
@@ -69,7 +75,7 @@ def save_pending(state: str, data: PendingData) -> None:
     pending: PendingSignIn = {"state": state, "data": data}
     try:
         outcome = vault.add_pending(key, secret, pending, PENDING_LIFETIME, settings()["PENDING_SIGNINS_MAX"],
-                                    limits.windows("login"), digest(limits.client())[:16])
+                                    limits.windows("login"), network_id())
     except vault.store_errors as exc:
         raise StoreUnavailable(type(exc).__name__) from None
     if outcome > 0:

@@ -1,4 +1,5 @@
-"""Files on one host, shared by its workers (SESSION_TYPE=cachelib)."""
+"""Files on one host, shared by its workers (SESSION_TYPE=cachelib); pending sign-ins in one SQLite
+database beside them."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ class FolderRecords:
 
     Nothing here unpickles: a file holds bytes that only the sealer interprets. Conditional writes
     hold an exclusive lock on the file, which deletion also takes, so a delete and a late update
-    cannot interleave: an update finds the file unlinked (or gone) and refuses.
+    cannot interleave: an update finds the file unlinked (or gone) and refuses. Pending sign-ins are
+    rows of `pending/pending.sqlite3` (PENDING_SCHEMA), so their cap is one count for every worker.
     """
 
     store_errors: tuple[type[Exception], ...] = (OSError, sqlite3.Error)
