@@ -45,13 +45,9 @@ def comma_list(value: str) -> list[str]:
     return [item.strip().lower() for item in value.split(",") if item.strip()]
 
 
-def key_list(value: str) -> list[str]:
-    """Secret keys, comma separated (a key holds no comma): kept as written, unlike comma_list's names."""
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def text_list(value: str) -> list[str]:
-    """Comma separated, kept as written: client ids and URLs are compared exactly, case included."""
+    """Comma separated, kept as written, unlike comma_list's names: secret keys (which hold no comma),
+    client ids and URLs are compared exactly, case included."""
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
@@ -147,7 +143,7 @@ FOREIGN = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_COOKIE_NAME", "GOOGLE_
 # production; None for a required one (REQUIRED) or one whose default is worked out (read_settings).
 SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SECRET_KEY": (str, None),
-    "SECRET_KEY_FALLBACKS": (key_list, []),  # older keys, still accepted: a SECRET_KEY rotation (Flask's own)
+    "SECRET_KEY_FALLBACKS": (text_list, []),  # older keys, still accepted: a SECRET_KEY rotation (Flask's own)
     "SESSION_COOKIE_NAME": (str, "session"),
     "GOOGLE_CLIENT_ID": (str, None),
     "GOOGLE_CLIENT_SECRET": (str, None),

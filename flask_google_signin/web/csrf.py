@@ -26,13 +26,19 @@ FIELD = "csrf_token"
 
 
 @functools.lru_cache(maxsize=16)
-def _key(secret_key: str) -> bytes:
-    return hashlib.sha256(f"flask-google-signin csrf|{secret_key}".encode()).digest()
+def _key(purpose: str, secret_key: str) -> bytes:
+    return hashlib.sha256(f"flask-google-signin {purpose}|{secret_key}".encode()).digest()
+
+
+def keyed_mac(purpose: str, secret_key: str, value: str) -> str:
+    """An HMAC of `value` under a key derived from SECRET_KEY (or a fallback) for one `purpose`: what
+    a form token or a page's One Tap nonce is, never the same for two purposes."""
+    mac = hmac.digest(_key(purpose, secret_key), value.encode(), "sha256")  # one C call: every page asks
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def _token(secret_key: str, session_id: str) -> str:
-    mac = hmac.digest(_key(secret_key), session_id.encode(), "sha256")  # one C call: every page asks
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return keyed_mac("csrf", secret_key, session_id)
 
 
 def csrf_token() -> str:

@@ -9,9 +9,6 @@ the original cookies. The redirect sign-in stays the fallback (FedCM blocked, pr
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import hmac
 import logging
 import secrets
@@ -34,7 +31,7 @@ from ..sessions.interface import session_interface
 from ..settings import GIS_CLIENT_URL, settings
 from ..signals import signed_in
 from ..store import digest
-from .csrf import exempt_from_flask_wtf
+from .csrf import exempt_from_flask_wtf, keyed_mac
 from .pages import readable_query, refuse_other_hosts, safe_next, this_path
 from .signin import _app, sign_in
 
@@ -55,14 +52,8 @@ def nonce_cookie() -> str:
     return f"{settings()['cookie_name']}_one_tap"
 
 
-@functools.lru_cache(maxsize=16)
-def _key(secret_key: str) -> bytes:
-    return hashlib.sha256(f"flask-google-signin one tap|{secret_key}".encode()).digest()
-
-
 def page_nonce(browser_value: str, secret_key: str) -> str:
-    mac = hmac.digest(_key(secret_key), browser_value.encode(), "sha256")
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return keyed_mac("one tap", secret_key, browser_value)
 
 
 def one_tap_markup(next_url: str | None = None) -> Markup:
