@@ -64,8 +64,9 @@ def enabled() -> bool:
 def for_this_view() -> bool:
     """Whether the view this request reached accepts bearer tokens (looked up before it runs, so that
     `current_user` is the token's from the first asker of the request on)."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    return enabled() and getattr(view, BEARER_VIEW, False)
+    if not enabled():  # asked of every request without a session: nothing more to do in the usual case
+        return False
+    return getattr(current_app.view_functions.get(request.endpoint or ""), BEARER_VIEW, False)
 
 
 def bearer_token() -> str | None:
